@@ -1,0 +1,40 @@
+# The two commands a user needs: `make run` and `make test`. `make install` is their shared set-up.
+PY      ?= python3.11
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+DEMO    := resources/demo
+
+.PHONY: install run test bench lint format demo clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	bash packaging/install-system-deps.sh
+	$(BIN)/pip install -q -e '.[dev,bench]'
+	@rm -f $(VENV)/.installed-*; touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/osteoview $(DEMO)
+
+test: install
+	$(BIN)/ruff check app models tests
+	$(BIN)/ruff format --check app models tests
+	$(BIN)/python -m pytest -q tests --ignore=tests/benchmarks
+
+bench: install
+	$(BIN)/python -m pytest -q -s tests/benchmarks
+
+lint: install
+	$(BIN)/ruff check app models tests
+
+format: install
+	$(BIN)/ruff format app models tests
+	$(BIN)/ruff check --fix app models tests
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,1 @@
+"""Running task adapters: the adapter contract, ONNX Runtime sessions, the task registry."""

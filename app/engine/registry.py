@@ -1,0 +1,51 @@
+"""Task id -> adapter class. Adapters live in ``models/<task>/adapter.py``; import is lazy so
+the CLI starts fast and a broken task cannot stop the others from loading.
+
+Adding a task: add its folder under ``models/`` and one line here.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from app.engine.adapter import Adapter
+
+TASKS: dict[str, str] = {
+    "cervical-fracture": "models.cervical_fracture.adapter:CervicalFractureAdapter",
+    "femur-ao": "models.femur_ao.adapter:FemurAOAdapter",
+    "calcaneus-fracture": "models.calcaneus_msrt.adapter:CalcaneusAdapter",
+    "spine-xray": "models.spine_xray.adapter:SpineXrayAdapter",
+    "lumbar-mri": "models.lumbar_ccfnet.adapter:LumbarCCFAdapter",
+}
+
+
+class UnknownTask(Exception):
+    pass
+
+
+def available_tasks() -> list[str]:
+    """Tasks whose adapter module imports (those whose code has landed)."""
+    out = []
+    for task_id in TASKS:
+        try:
+            _load_class(task_id)
+        except (ImportError, AttributeError):
+            continue
+        out.append(task_id)
+    return out
+
+
+def _load_class(task_id: str) -> type[Adapter]:
+    module_name, cls_name = TASKS[task_id].split(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, cls_name)
+
+
+def get_adapter(task_id: str) -> Adapter:
+    if task_id not in TASKS:
+        raise UnknownTask(f"unknown task '{task_id}'; known tasks: {', '.join(TASKS)}")
+    try:
+        cls = _load_class(task_id)
+    except (ImportError, AttributeError) as exc:
+        raise UnknownTask(f"task '{task_id}' is not available in this build ({exc})") from exc
+    return cls()

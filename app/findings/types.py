@@ -1,0 +1,156 @@
+"""Findings and overlays. Every overlay carries its own geometry (an ImageVolume or LPS points)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from app.study.geometry import ImageVolume
+
+DEMO_DISCLAIMER = "trained on synthetic phantoms, not for clinical use"
+
+
+@dataclass
+class Finding:
+    """One label's probability and the decision taken with its threshold."""
+
+    label: str
+    probability: float
+    threshold: float = 0.5
+    group: str = ""  # e.g. "fracture", "type", "subtype" for hierarchical tasks
+    parent: str = ""  # label this one refines (hierarchy), "" at the top
+    side: str = ""  # "left"/"right" where the task splits sides
+    region_id: str = ""  # key to an overlay element (vertebra label, box id)
+
+    @property
+    def positive(self) -> bool:
+        return self.probability >= self.threshold
+
+    def to_json(self) -> dict:
+        return {
+            "label": self.label,
+            "probability": round(float(self.probability), 6),
+            "threshold": float(self.threshold),
+            "call": "positive" if self.positive else "negative",
+            "group": self.group,
+            "parent": self.parent,
+            "side": self.side,
+            "region_id": self.region_id,
+        }
+
+
+@dataclass
+class Overlay:
+    name: str
+    visible: bool = True
+    opacity: float = 0.5
+
+
+@dataclass
+class LabelMapOverlay(Overlay):
+    """Integer label map on its own grid; labels maps value -> (name, (r, g, b) 0-255)."""
+
+    image: ImageVolume | None = None
+    labels: dict[int, tuple[str, tuple[int, int, int]]] = field(default_factory=dict)
+
+
+@dataclass
+class HeatmapOverlay(Overlay):
+    """Float map in [0, 1] on its own grid, drawn through a named colormap."""
+
+    image: ImageVolume | None = None
+    colormap: str = "jet"
+    value_range: tuple[float, float] = (0.0, 1.0)
+    label: str = ""  # which class this map explains
+
+
+@dataclass
+class Box:
+    """Axis-aligned box in voxel indices of ``BoxOverlay.reference`` (i0, j0, i1, j1[, k])."""
+
+    i0: float
+    j0: float
+    i1: float
+    j1: float
+    k: int = 0
+    caption: str = ""
+    score: float | None = None
+
+
+@dataclass
+class BoxOverlay(Overlay):
+    reference: ImageVolume | None = None  # the grid the box indices refer to
+    boxes: list[Box] = field(default_factory=list)
+    color: tuple[int, int, int] = (255, 255, 0)
+
+
+@dataclass
+class Landmark:
+    name: str
+    position_lps: tuple[float, float, float]
+    probability: float | None = None
+
+
+@dataclass
+class LandmarkOverlay(Overlay):
+    landmarks: list[Landmark] = field(default_factory=list)
+    color: tuple[int, int, int] = (0, 255, 0)
+
+
+@dataclass
+class Provenance:
+    task_id: str
+    model_name: str
+    model_version: str
+    weights_sha256: dict[str, str]
+    paper: str
+    trained_on: str
+    device: str = "CPU"
+    disclaimer: str = DEMO_DISCLAIMER
+    timings_s: dict[str, float] = field(default_factory=dict)
+    created: str = ""
+
+    def to_json(self) -> dict:
+        return {
+            "task_id": self.task_id,
+            "model_name": self.model_name,
+            "model_version": self.model_version,
+            "weights_sha256": self.weights_sha256,
+            "paper": self.paper,
+            "trained_on": self.trained_on,
+            "device": self.device,
+            "disclaimer": self.disclaimer,
+            "timings_s": {k: round(v, 4) for k, v in self.timings_s.items()},
+            "created": self.created,
+        }
+
+
+@dataclass
+class AnalysisResult:
+    task_id: str
+    findings: list[Finding]
+    overlays: list[Overlay]
+    provenance: Provenance
+    summary: str = ""  # one line a reader sees first, e.g. "patient-level fracture p=0.91"
+    extra: dict = field(default_factory=dict)  # task-specific JSON-able values
+
+    def finding(self, label: str, side: str = "") -> Finding:
+        for f in self.findings:
+            if f.label == label and (not side or f.side == side):
+                return f
+        raise KeyError(label)
+
+    def probabilities(self) -> dict[str, float]:
+        return {
+            (f"{f.side}:{f.label}" if f.side else f.label): float(f.probability)
+            for f in self.findings
+        }
+
+
+def mask_bbox(mask: np.ndarray) -> tuple[slice, ...] | None:
+    """Tight bounding slices of a boolean mask, or None if empty."""
+    idx = np.nonzero(mask)
+    if len(idx[0]) == 0:
+        return None
+    return tuple(slice(int(a.min()), int(a.max()) + 1) for a in idx)

@@ -1,0 +1,64 @@
+"""Shared test set-up: a real X server for GUI tests, and where the real scans live."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("OSTEOVIEW_SHARED", REPO.parent / "shared"))
+REAL_DATA = SHARED / "data" / "real"
+
+_xvfb: subprocess.Popen | None = None
+
+
+def _start_xvfb() -> None:
+    """Start Xvfb on a free display when there is none, before Qt or VTK is imported."""
+    global _xvfb
+    if os.environ.get("DISPLAY") or not shutil.which("Xvfb"):
+        return
+    for num in range(90, 140):
+        if Path(f"/tmp/.X{num}-lock").exists():
+            continue
+        proc = subprocess.Popen(
+            ["Xvfb", f":{num}", "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(50):
+            if Path(f"/tmp/.X11-unix/X{num}").exists():
+                break
+            if proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        if proc.poll() is None:
+            _xvfb = proc
+            os.environ["DISPLAY"] = f":{num}"
+            return
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _start_xvfb()
+    if os.environ.get("DISPLAY"):
+        os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
+    else:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    # Mesa software OpenGL for VTK under Xvfb.
+    os.environ.setdefault("LIBGL_ALWAYS_SOFTWARE", "1")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _xvfb is not None:
+        _xvfb.terminate()
+
+
+@pytest.fixture(scope="session")
+def real_data() -> Path:
+    if not REAL_DATA.is_dir():
+        pytest.skip(f"real scans not found at {REAL_DATA}")
+    return REAL_DATA
