@@ -111,4 +111,7 @@ def run_session(sess, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
         if meta.type.startswith("tensor(int"):
             want = np.int64
         feeds[meta.name] = np.ascontiguousarray(arr, dtype=want)
-    return [np.asarray(o, dtype=np.float32) if o.dtype == np.float16 else o for o in sess.run(None, feeds)]
+    return [
+        np.asarray(o, dtype=np.float32) if o.dtype == np.float16 else o
+        for o in sess.run(None, feeds)
+    ]
