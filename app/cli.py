@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("info", "export", "demo", "analyze", "screenshot", "train")
+COMMANDS = ("info", "export", "demo", "analyze", "screenshot")
 
 
 class CliError(Exception):
