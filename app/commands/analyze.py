@@ -1,0 +1,164 @@
+"""``osteoview analyze PATH --task T --out DIR``: run a task headless on one study or a batch.
+
+PATH is one study (a DICOM folder, a file) or, with ``--batch`` or when it holds only
+subfolders (the RSNA ``train_images/<StudyInstanceUID>/`` layout), a folder of studies. One study
+writes DIR/findings.json and its overlay files; a batch writes DIR/<study>/ per study and
+DIR/summary.csv, skips studies already done (unless --force) and exits 1 if any study failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from app.findings.batch import (
+    REPORT_FILE,
+    AnalyzeOptions,
+    StudyRun,
+    analyze_study,
+    looks_like_batch,
+    run_batch,
+)
+from app.findings.io import FINDINGS_FILE, read_document
+from app.report.pdf import ordered_findings
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "analyze",
+        help="run a task on a study (or a folder of studies) and write findings.json",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("path", metavar="PATH", help="a study (folder or file) or a folder of studies")
+    p.add_argument("--task", required=True, help="task id, e.g. cervical-fracture or femur-ao")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument(
+        "--report",
+        nargs="?",
+        const=True,
+        default=None,
+        metavar="FILE.pdf",
+        help=f"also write a PDF report (to FILE.pdf, or DIR/{REPORT_FILE} without a name; "
+        "in a batch, one per study)",
+    )
+    p.add_argument(
+        "--series", metavar="UID", help="analyse this series (default: the one the task accepts)"
+    )
+    p.add_argument("--force", action="store_true", help="analyse again where results exist")
+    p.add_argument(
+        "--anonymise",
+        "--anonymize",
+        action="store_true",
+        help="replace patient and study identifiers in outputs",
+    )
+    p.add_argument("--page-size", choices=("A4", "Letter"), default="A4", help="report paper size")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--batch", action="store_true", help="PATH holds one subfolder or file per study"
+    )
+    mode.add_argument(
+        "--single", action="store_true", help="PATH is one study even if it has subfolders"
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from app.cli import CliError
+    from app.engine.registry import get_adapter
+
+    path, out = Path(args.path), Path(args.out)
+    if not path.exists():
+        raise CliError(f"{path}: no such file or folder")
+    if out.exists() and not out.is_dir():
+        raise CliError(f"{out}: exists and is not a folder")
+    adapter = get_adapter(args.task)
+    batch = args.batch or (not args.single and looks_like_batch(path))
+    if batch:
+        return _run_batch(args, path, out, adapter)
+    return _run_single(args, path, out, adapter)
+
+
+def _run_batch(args, path: Path, out: Path, adapter) -> int:
+    from app.cli import CliError
+
+    if args.report not in (None, True):
+        raise CliError(f"{args.report}: in a batch --report takes no file name (one per study)")
+    if not path.is_dir():
+        raise CliError(f"{path}: --batch needs a folder of studies")
+    options = AnalyzeOptions(
+        series_uid=args.series, anonymise=args.anonymise, page_size=args.page_size
+    )
+    result = run_batch(path, adapter, out, options, make_report=bool(args.report), force=args.force)
+    ok = sum(r.status == "ok" for r in result.rows)
+    failed = result.failed
+    print(f"{ok} of {len(result.rows)} studies analysed; summary: {result.summary_path}")
+    for row in failed:
+        print(f"failed: {row.study}: {row.reason}")
+    return 1 if failed else 0
+
+
+class _StageLine:
+    """Stage progress on a terminal only, so piped stderr holds nothing but real messages."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, stage: str, fraction: float) -> None:
+        if self.tty:
+            sys.stderr.write(f"\r\033[Kanalysing: {stage} {fraction:.0%}")
+            sys.stderr.flush()
+
+    def clear(self) -> None:
+        if self.tty:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+
+def _run_single(args, path: Path, out: Path, adapter) -> int:
+    from app.cli import CliError
+
+    existing = out / FINDINGS_FILE
+    if existing.exists() and not args.force:
+        raise CliError(f"{existing}: already exists; use --force to analyse again")
+    report = None
+    if args.report is True:
+        report = out / REPORT_FILE
+    elif args.report:
+        report = Path(args.report)
+        if report.suffix.lower() != ".pdf":
+            raise CliError(f"{report}: the report must be a .pdf file")
+    options = AnalyzeOptions(
+        series_uid=args.series, report=report, anonymise=args.anonymise, page_size=args.page_size
+    )
+    line = _StageLine()
+    try:
+        run = analyze_study(path, adapter, out, options, progress=line)
+    finally:
+        line.clear()
+    _print_summary(run)
+    return 0
+
+
+def _print_summary(run: StudyRun) -> None:
+    r, prov = run.result, run.result.provenance
+    doc, _ = read_document(run.findings_path)
+    shape = "x".join(str(n) for n in run.series.shape)
+    print(f"task: {r.task_id} ({prov.model_name} {prov.model_version}; {prov.disclaimer})")
+    print(
+        f"series: {doc['study']['series_uid'] or '-'} ({run.series.modality} {run.series.kind}, {shape})"
+    )
+    if r.summary:
+        print(f"summary: {r.summary}")
+    print("findings:")
+    for f, depth in ordered_findings(r.findings):
+        name = "  " * depth + (f"{f.side} " if f.side else "") + f.label
+        call = "POSITIVE" if f.positive else "negative"
+        print(f"  {name:<28} {f.probability:6.3f}  (threshold {f.threshold:.2f})  {call}")
+    times = ", ".join(f"{k} {v:.2f} s" for k, v in run.timings_s.items())
+    print(f"time: {times}")
+    files = [d.get(k) for d in doc.get("overlays", []) for k in ("file", "npy", "png") if d.get(k)]
+    print(f"wrote {run.findings_path}" + (f" and {len(files)} overlay file(s)" if files else ""))
+    if run.report_path:
+        print(f"wrote {run.report_path}")

@@ -1,0 +1,534 @@
+"""Headless analysis of one study or of a folder of studies (one subfolder or file per study).
+
+One study: load -> choose the series the task accepts -> ``adapter.run`` -> findings.json and
+overlay files (``app.findings.io``) -> optional PDF report.
+
+A batch writes ``OUT/<study>/`` per study and ``OUT/summary.csv``. Each study is written into
+``OUT/.staging/`` and renamed into place only when complete, so an interrupted run (Ctrl+C,
+``kill``, even ``kill -9``) leaves no half-written study folder; the next run skips the studies
+that are complete (unless ``force``) and clears what a dead run left in ``.staging``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from app.engine.adapter import Adapter, AnalysisCancelled, InputRejected
+from app.engine.runtime import WeightsError
+from app.findings.io import (
+    FindingsFormatError,
+    StudyRef,
+    atomic_write_text,
+    is_complete,
+    read_document,
+    write_result,
+)
+from app.findings.types import AnalysisResult
+from app.study.model import LoadCancelled, LoadResult, Series, Study, StudyLoadError
+
+REPORT_FILE = "report.pdf"
+SUMMARY_FILE = "summary.csv"
+STAGING = ".staging"
+# Files in a batch folder that are not studies.
+_NOT_STUDIES = {".csv", ".json", ".txt", ".md", ".pdf", ".log", ".py", ".html"}
+_STUDY_SUFFIXES = (".nii.gz", ".nii", ".dcm", ".dicom", ".png", ".jpg", ".jpeg", ".tif", ".tiff")
+
+Loader = Callable[[Path], LoadResult]
+
+
+def default_loader(path: Path) -> LoadResult:
+    from app.study import load  # lazy: the loader pulls in the DICOM decoders
+
+    return load(path)
+
+
+# ---- one study ----------------------------------------------------------------------------------
+@dataclass
+class AnalyzeOptions:
+    series_uid: str | None = None
+    report: Path | None = None  # where the PDF goes; None for no report
+    anonymise: bool = False
+    page_size: str = "A4"
+
+
+@dataclass
+class StudyRun:
+    study: Study
+    series: Series
+    result: AnalysisResult
+    ref: StudyRef
+    findings_path: Path
+    report_path: Path | None
+    timings_s: dict[str, float]
+
+
+def load_study(path: Path, loader: Loader = default_loader) -> LoadResult:
+    """Load, turning 'nothing loadable here' into the loader's own error naming the path."""
+    result = loader(Path(path))
+    if not result.all_series():
+        reasons = "; ".join(f"{Path(e.path).name}: {e.reason}" for e in result.errors[:3])
+        raise StudyLoadError(str(path), reasons or "no image series found")
+    return result
+
+
+def choose_series(
+    loaded: LoadResult, adapter: Adapter, path: Path, series_uid: str | None = None
+) -> tuple[Study, Series]:
+    """The series this task accepts (the largest if several do); InputRejected names the path."""
+    pairs = [(st, s) for st in loaded.studies for s in st.series if s.kind != "labelmap"]
+    if series_uid:
+        pairs = [(st, s) for st, s in pairs if s.series_uid == series_uid]
+        if not pairs:
+            known = ", ".join(s.series_uid for s in loaded.all_series())
+            raise InputRejected(f"{path}: no series {series_uid} here (series: {known})")
+    accepted, reasons = [], []
+    for st, s in pairs:
+        try:
+            adapter.check_input(s)
+        except InputRejected as exc:
+            reasons.append(str(exc))
+            continue
+        accepted.append((st, s))
+    if not accepted:
+        raise InputRejected(f"{path}: {reasons[0] if reasons else 'no usable series'}")
+    return max(accepted, key=lambda p: p[1].image.array.size)
+
+
+def analyze_study(
+    path: Path,
+    adapter: Adapter,
+    out_dir: Path,
+    options: AnalyzeOptions,
+    loader: Loader = default_loader,
+    progress: Callable[[str, float], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> StudyRun:
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    loaded = load_study(path, loader)
+    study, series = choose_series(loaded, adapter, path, options.series_uid)
+    timings["load_s"] = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    try:
+        result = adapter.run(series, progress=progress, cancel=cancel)
+    except InputRejected as exc:  # raised after a look inside (e.g. "does not cover the neck")
+        if str(path) in str(exc):
+            raise
+        raise InputRejected(f"{path}: {exc}") from exc
+    timings["analysis_s"] = time.perf_counter() - t1
+    t2 = time.perf_counter()
+    ref = StudyRef.from_series(study, series, str(path))
+    timings["write_s"] = 0.0  # measured below; recorded as the writing of everything but the json
+    findings_path = write_result(result, out_dir, ref, timings, anonymise=options.anonymise)
+    report_path = None
+    if options.report is not None:
+        from app.report import ReportInput, ReportRun, build_report  # lazy: reportlab
+
+        report_path = build_report(
+            ReportInput(
+                study=ref,
+                runs=[ReportRun(result, series)],
+                anonymise=options.anonymise,
+                page_size=options.page_size,
+            ),
+            options.report,
+        )
+    timings["write_s"] = time.perf_counter() - t2
+    return StudyRun(study, series, result, ref, findings_path, report_path, timings)
+
+
+# ---- discovering studies ------------------------------------------------------------------------
+@dataclass
+class StudyEntry:
+    name: str
+    path: Path
+
+
+def discover_studies(root: Path, exclude: Path | None = None) -> list[StudyEntry]:
+    """One entry per subfolder or image file of ``root`` (hidden files and side files skipped)."""
+    root = Path(root)
+    entries: list[StudyEntry] = []
+    used: set[str] = set()
+    excluded = exclude.resolve() if exclude is not None else None
+    for child in sorted(root.iterdir(), key=lambda p: p.name):
+        if child.name.startswith(".") or child.name == "DICOMDIR":
+            continue
+        if excluded is not None and child.resolve() == excluded:
+            continue
+        if child.is_file() and child.suffix.lower() in _NOT_STUDIES:
+            continue
+        if not (child.is_dir() or child.is_file()):
+            continue
+        name = child.name
+        if child.is_file():
+            for suffix in _STUDY_SUFFIXES:
+                if name.lower().endswith(suffix):
+                    name = name[: -len(suffix)]
+                    break
+        if name in used or not name:
+            name = child.name
+        used.add(name)
+        entries.append(StudyEntry(name, child))
+    return entries
+
+
+def looks_like_batch(root: Path) -> bool:
+    """A folder holding only subfolders (the RSNA ``train_images/<UID>/`` layout) is a batch."""
+    root = Path(root)
+    if not root.is_dir():
+        return False
+    children = [
+        c
+        for c in root.iterdir()
+        if not c.name.startswith(".") and not (c.is_file() and c.suffix.lower() in _NOT_STUDIES)
+    ]
+    return bool(children) and all(c.is_dir() for c in children)
+
+
+# ---- progress -----------------------------------------------------------------------------------
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class BatchProgress:
+    """A progress bar with ETA on stderr: redrawn in place on a terminal, one line per study otherwise."""
+
+    def __init__(self, total: int, to_run: int, stream: TextIO | None = None) -> None:
+        self.total, self.to_run = total, to_run
+        self.stream = stream or sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.started = time.perf_counter()
+        self.done = 0
+        self.ran = 0
+        self.ran_seconds = 0.0
+
+    def _bar(self) -> str:
+        frac = self.done / self.total if self.total else 1.0
+        filled = int(round(frac * 20))
+        elapsed = time.perf_counter() - self.started
+        remaining = self.to_run - self.ran
+        eta = "--:--"
+        if self.ran:
+            eta = _clock(self.ran_seconds / self.ran * remaining)
+        elif remaining == 0:
+            eta = "0:00"
+        width = len(str(self.total))
+        return (
+            f"[{self.done:>{width}}/{self.total}] {frac:4.0%} |{'#' * filled}{'.' * (20 - filled)}| "
+            f"elapsed {_clock(elapsed)} ETA {eta}"
+        )
+
+    def stage(self, name: str, stage: str, fraction: float) -> None:
+        if self.tty:
+            self.stream.write(f"\r\033[K{self._bar()}  {name}: {stage} {fraction:.0%}")
+            self.stream.flush()
+
+    def finished(self, name: str, status: str, seconds: float, ran: bool) -> None:
+        self.done += 1
+        if ran:
+            self.ran += 1
+            self.ran_seconds += seconds
+        line = f"{self._bar()}  {name}: {status}" + (f" ({seconds:.1f} s)" if ran else "")
+        self.stream.write(("\r\033[K" if self.tty else "") + line + "\n")
+        self.stream.flush()
+
+
+# ---- the batch ----------------------------------------------------------------------------------
+@dataclass
+class SummaryRow:
+    study: str
+    status: str  # ok, failed, pending
+    reason: str = ""
+    seconds: float | None = None
+    ref: StudyRef | None = None
+    probabilities: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class BatchResult:
+    rows: list[SummaryRow]
+    summary_path: Path
+    interrupted: bool = False
+
+    @property
+    def failed(self) -> list[SummaryRow]:
+        return [r for r in self.rows if r.status == "failed"]
+
+
+_ID_COLUMNS = (
+    "patient_id",
+    "patient_name",
+    "study_date",
+    "accession",
+    "study_uid",
+    "series_uid",
+    "modality",
+)
+
+
+def _probabilities_from_doc(doc: dict) -> dict[str, float]:
+    out = {}
+    for f in doc.get("findings", []):
+        key = f"{f['side']}:{f['label']}" if f.get("side") else f["label"]
+        out[key] = f.get("probability")
+    return out
+
+
+def write_summary(path: Path, rows: list[SummaryRow], anonymise: bool) -> Path:
+    labels: list[str] = []
+    for r in rows:
+        for k in r.probabilities:
+            if k not in labels:
+                labels.append(k)
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["study", "status", "reason", "time_s", *_ID_COLUMNS, *(f"p:{k}" for k in labels)])
+    for r in rows:
+        ref = r.ref
+        if ref is not None and anonymise:
+            ref = ref.anonymised_copy()
+        ids = (
+            [
+                ref.patient.patient_id,
+                ref.patient.name,
+                ref.patient.study_date,
+                ref.patient.accession,
+                ref.study_uid,
+                ref.series_uid,
+                ref.modality,
+            ]
+            if ref is not None
+            else [""] * len(_ID_COLUMNS)
+        )
+        probs = [
+            "" if r.probabilities.get(k) is None else f"{r.probabilities[k]:.6f}" for k in labels
+        ]
+        seconds = "" if r.seconds is None else f"{r.seconds:.3f}"
+        w.writerow([r.study, r.status, r.reason, seconds, *ids, *probs])
+    return atomic_write_text(path, buf.getvalue())
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """`kill` (SIGTERM) stops the batch the way Ctrl+C does, so clean-up code runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _clear_stale_staging(staging: Path) -> None:
+    """Remove what dead runs left behind (a name ends with the pid of the run that made it)."""
+    if not staging.is_dir():
+        return
+    for entry in staging.iterdir():
+        pid_text = entry.name.rsplit("-", 1)[-1]
+        if pid_text.isdigit() and _pid_alive(int(pid_text)) and int(pid_text) != os.getpid():
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+
+
+def _user_error_types() -> tuple[type[BaseException], ...]:
+    return (
+        StudyLoadError,
+        InputRejected,
+        WeightsError,
+        LoadCancelled,
+        AnalysisCancelled,
+        FindingsFormatError,
+        OSError,
+        ValueError,
+    )
+
+
+def run_batch(
+    root: Path,
+    adapter: Adapter,
+    out: Path,
+    options: AnalyzeOptions,
+    make_report: bool = False,
+    force: bool = False,
+    loader: Loader = default_loader,
+    stream: TextIO | None = None,
+) -> BatchResult:
+    """Analyse every study under ``root`` into ``out``; see the module docstring."""
+    root, out = Path(root), Path(out)
+    if not root.is_dir():
+        raise StudyLoadError(str(root), "not a folder of studies")
+    out.mkdir(parents=True, exist_ok=True)
+    staging = out / STAGING
+    _clear_stale_staging(staging)
+    entries = discover_studies(root, exclude=out)
+    if not entries:
+        raise StudyLoadError(
+            str(root), "no studies found (expected one subfolder or file per study)"
+        )
+    summary_path = out / SUMMARY_FILE
+    rows = [SummaryRow(e.name, "pending") for e in entries]
+    todo: list[int] = []
+    for n, e in enumerate(entries):
+        done = _previous_row(out / e.name, adapter.task_id) if not force else None
+        if done is not None:
+            rows[n] = done
+        else:
+            todo.append(n)
+    bar = BatchProgress(len(entries), len(todo), stream)
+    for n, row in enumerate(rows):
+        if n not in todo:
+            bar.finished(row.study, "done in an earlier run", 0.0, ran=False)
+    interrupted = False
+    last_summary = 0.0
+    with _sigterm_as_interrupt():
+        try:
+            for n in todo:
+                rows[n] = _run_one(
+                    entries[n], adapter, out, staging, options, make_report, loader, bar
+                )
+                if time.perf_counter() - last_summary > 2.0:  # keep the csv current, cheaply
+                    write_summary(summary_path, rows, options.anonymise)
+                    last_summary = time.perf_counter()
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            write_summary(summary_path, rows, options.anonymise)
+            with contextlib.suppress(OSError):
+                staging.rmdir()  # only when empty: another live run may still use it
+    if interrupted:
+        raise KeyboardInterrupt
+    return BatchResult(rows, summary_path, interrupted)
+
+
+def _previous_row(folder: Path, task_id: str) -> SummaryRow | None:
+    if not is_complete(folder):
+        return None
+    doc, _ = read_document(folder)
+    if doc.get("task_id") != task_id:
+        return None
+    timings = doc.get("timings_s", {})
+    seconds = sum(timings.get(k) or 0.0 for k in ("load_s", "analysis_s", "write_s")) or None
+    return SummaryRow(
+        folder.name,
+        "ok",
+        "done in an earlier run",
+        seconds,
+        StudyRef.from_json(doc.get("study", {})),
+        _probabilities_from_doc(doc),
+    )
+
+
+def _run_one(
+    entry: StudyEntry,
+    adapter: Adapter,
+    out: Path,
+    staging_root: Path,
+    options: AnalyzeOptions,
+    make_report: bool,
+    loader: Loader,
+    bar: BatchProgress,
+) -> SummaryRow:
+    t0 = time.perf_counter()
+    final = out / entry.name
+    staging = staging_root / f"{entry.name}-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    opts = AnalyzeOptions(
+        series_uid=options.series_uid,
+        report=staging / REPORT_FILE if make_report else None,
+        anonymise=options.anonymise,
+        page_size=options.page_size,
+    )
+    try:
+        existing_task = _task_of(final)
+        if existing_task and existing_task != adapter.task_id:
+            raise InputRejected(
+                f"{final}: holds findings of task {existing_task}; use --force or another --out"
+            )
+        run = analyze_study(
+            entry.path,
+            adapter,
+            staging,
+            opts,
+            loader,
+            progress=lambda stage, frac: bar.stage(entry.name, stage, frac),
+        )
+        _move_into_place(staging, final, staging_root)
+        seconds = time.perf_counter() - t0
+        row = SummaryRow(entry.name, "ok", "", seconds, run.ref, run.result.probabilities())
+    except KeyboardInterrupt:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    except _user_error_types() as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        seconds = time.perf_counter() - t0
+        row = SummaryRow(entry.name, "failed", _one_line(exc), seconds)
+    except Exception as exc:  # a bug in one study's analysis must not stop the batch
+        shutil.rmtree(staging, ignore_errors=True)
+        seconds = time.perf_counter() - t0
+        row = SummaryRow(
+            entry.name, "failed", f"{entry.path}: internal error: {_one_line(exc)}", seconds
+        )
+    bar.finished(
+        entry.name,
+        row.status if row.status == "ok" else f"FAILED: {row.reason}",
+        row.seconds or 0.0,
+        ran=True,
+    )
+    return row
+
+
+def _task_of(folder: Path) -> str | None:
+    try:
+        doc, _ = read_document(folder)
+    except FindingsFormatError:
+        return None
+    return doc.get("task_id")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return " ".join(text.split())
+
+
+def _move_into_place(staging: Path, final: Path, staging_root: Path) -> None:
+    """Rename the finished staging folder to its final name (an old one is moved aside first)."""
+    if final.exists():
+        old = staging_root / f"{final.name}-old-{os.getpid()}"
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(final, old)
+        os.replace(staging, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(staging, final)

@@ -1,0 +1,452 @@
+"""findings.json and its overlay files: writing an ``AnalysisResult`` to a folder and reading it back.
+
+Layout of an output folder::
+
+    findings.json                 written last: its presence means the folder is complete
+    labelmap_00_<name>.nii.gz     label maps as NIfTI in the study's world frame (RAS affine)
+    heatmap_01_<name>.npy/.png    float maps (exact values) and a colormapped picture
+    boxes, landmarks              inside findings.json (image indices and LPS millimetres)
+
+Every file is written under a temporary name and renamed, so an interrupted run leaves either the
+old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import math
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+import app
+from app.findings.render import apply_colormap
+from app.findings.types import (
+    DEMO_DISCLAIMER,
+    AnalysisResult,
+    Box,
+    BoxOverlay,
+    Finding,
+    HeatmapOverlay,
+    LabelMapOverlay,
+    Landmark,
+    LandmarkOverlay,
+    Overlay,
+    Provenance,
+)
+from app.study.geometry import ImageVolume
+from app.study.model import PatientInfo, Series, Study
+from app.study.nifti import read_nifti, write_nifti
+
+FINDINGS_FILE = "findings.json"
+FORMAT = "osteoview-findings"
+FORMAT_VERSION = 1
+
+
+class FindingsFormatError(Exception):
+    """findings.json is missing, unreadable or not ours; names the file."""
+
+
+# ---- atomic writes ----------------------------------------------------------------------------
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+_FILE_MODE = 0o666 & ~_UMASK
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success rename it over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.name}-", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, _FILE_MODE)  # mkstemp makes 0600; outputs are ordinary files
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def atomic_write_text(path: Path, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+# ---- study identifiers ------------------------------------------------------------------------
+@dataclass
+class StudyRef:
+    """Who and what was analysed: the identifiers a report and a summary row show."""
+
+    study_uid: str = ""
+    series_uid: str = ""
+    modality: str = ""
+    body_part: str = ""
+    series_description: str = ""
+    kind: str = ""
+    source: str = ""
+    patient: PatientInfo = field(default_factory=PatientInfo)
+    anonymised: bool = False
+
+    @classmethod
+    def from_series(cls, study: Study | None, series: Series, source: str = "") -> StudyRef:
+        return cls(
+            study_uid=study.study_uid if study else "",
+            series_uid=series.series_uid,
+            modality=series.modality,
+            body_part=series.body_part,
+            series_description=series.description,
+            kind=series.kind,
+            source=str(source),
+            patient=replace(study.patient) if study else PatientInfo(),
+        )
+
+    def anonymous_id(self) -> str:
+        """Stable pseudonym: the same study gets the same id in every run."""
+        key = self.study_uid or self.series_uid or self.source
+        return "ANON-" + hashlib.sha256(key.encode()).hexdigest()[:10].upper()
+
+    def anonymised_copy(self) -> StudyRef:
+        if self.anonymised:
+            return replace(self)
+        anon = self.anonymous_id()
+        return replace(
+            self,
+            study_uid=anon,
+            series_uid="",
+            source="",
+            series_description="",
+            patient=PatientInfo(name="Anonymised", patient_id=anon),
+            anonymised=True,
+        )
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["patient"] = asdict(self.patient)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> StudyRef:
+        d = dict(d)
+        patient = PatientInfo(**{k: str(v) for k, v in (d.pop("patient", {}) or {}).items()})
+        known = {f for f in cls.__dataclass_fields__ if f != "patient"}
+        return cls(patient=patient, **{k: v for k, v in d.items() if k in known})
+
+
+# ---- geometry as JSON -------------------------------------------------------------------------
+def geometry_json(volume: ImageVolume) -> dict:
+    return {
+        "shape_kji": [int(n) for n in volume.shape],
+        "spacing_kji": [float(s) for s in volume.spacing],
+        "origin_lps": [float(v) for v in volume.origin],
+        "direction": [[float(v) for v in row] for row in volume.direction],
+    }
+
+
+def geometry_from_json(d: dict, array: np.ndarray | None = None) -> ImageVolume:
+    """ImageVolume from stored geometry; without an array, a zero-cost placeholder of that shape."""
+    shape = tuple(int(n) for n in d["shape_kji"])
+    if array is None:
+        array = np.broadcast_to(np.zeros((), dtype=np.uint8), shape)
+    return ImageVolume(
+        array, tuple(d["spacing_kji"]), np.array(d["origin_lps"]), np.array(d["direction"])
+    )
+
+
+# ---- writing ----------------------------------------------------------------------------------
+def _slug(name: str) -> str:
+    s = re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_").lower()
+    return s[:40] or "overlay"
+
+
+def _clean(value):
+    """JSON-safe copy: numpy scalars to Python, NaN/inf to None."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _clean(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def heatmap_png(overlay: HeatmapOverlay) -> bytes:
+    """Colormapped PNG of a heatmap: the map itself for a 2-D grid, its maximum along k for 3-D."""
+    arr = np.asarray(overlay.image.array, dtype=np.float32)
+    plane = arr[0] if arr.shape[0] == 1 else arr.max(axis=0)
+    rgb = apply_colormap(plane, overlay.colormap, overlay.value_range)
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _box_json(box: Box, ref: ImageVolume | None) -> dict:
+    d = {
+        "i0": float(box.i0),
+        "j0": float(box.j0),
+        "i1": float(box.i1),
+        "j1": float(box.j1),
+        "k": int(box.k),
+        "caption": box.caption,
+        "score": None if box.score is None else float(box.score),
+    }
+    if ref is not None:
+        c0 = ref.index_to_world(np.array([box.i0, box.j0, float(box.k)]))
+        c1 = ref.index_to_world(np.array([box.i1, box.j1, float(box.k)]))
+        di, dj = ref.spacing_ijk[0], ref.spacing_ijk[1]
+        d["mm"] = {
+            "corner0_lps": [round(float(v), 3) for v in c0],
+            "corner1_lps": [round(float(v), 3) for v in c1],
+            "width_mm": round(float((abs(box.i1 - box.i0) + 1) * di), 3),
+            "height_mm": round(float((abs(box.j1 - box.j0) + 1) * dj), 3),
+        }
+    return d
+
+
+def write_result(
+    result: AnalysisResult,
+    out_dir: Path,
+    study: StudyRef | None = None,
+    timings_s: dict[str, float] | None = None,
+    anonymise: bool = False,
+) -> Path:
+    """Write ``result`` into ``out_dir`` (overlay files first, findings.json last); returns the json path."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    overlays = []
+    for n, ov in enumerate(result.overlays):
+        base = f"{n:02d}_{_slug(ov.name)}"
+        common = {"name": ov.name, "visible": bool(ov.visible), "opacity": float(ov.opacity)}
+        if isinstance(ov, LabelMapOverlay) and ov.image is not None:
+            fname = f"labelmap_{base}.nii.gz"
+            top = int(np.max(ov.image.array)) if ov.image.array.size else 0
+            dtype = np.uint8 if top < 256 else np.uint16 if top < 65536 else np.int32
+            write_nifti(ov.image, out_dir / fname, dtype=dtype)
+            os.chmod(out_dir / fname, _FILE_MODE)
+            labels = {str(k): [v[0], [int(c) for c in v[1]]] for k, v in ov.labels.items()}
+            overlays.append({"type": "labelmap", **common, "file": fname, "labels": labels})
+        elif isinstance(ov, HeatmapOverlay) and ov.image is not None:
+            npy, png = f"heatmap_{base}.npy", f"heatmap_{base}.png"
+            with atomic_path(out_dir / npy) as tmp, open(tmp, "wb") as f:
+                np.save(f, np.asarray(ov.image.array, dtype=np.float32), allow_pickle=False)
+            atomic_write_bytes(out_dir / png, heatmap_png(ov))
+            overlays.append(
+                {
+                    "type": "heatmap",
+                    **common,
+                    "npy": npy,
+                    "png": png,
+                    "png_shows": "map" if ov.image.shape[0] == 1 else "maximum along k",
+                    "colormap": ov.colormap,
+                    "value_range": [float(v) for v in ov.value_range],
+                    "label": ov.label,
+                    "geometry": geometry_json(ov.image),
+                }
+            )
+        elif isinstance(ov, BoxOverlay):
+            overlays.append(
+                {
+                    "type": "boxes",
+                    **common,
+                    "color": [int(c) for c in ov.color],
+                    "reference": geometry_json(ov.reference) if ov.reference is not None else None,
+                    "boxes": [_box_json(b, ov.reference) for b in ov.boxes],
+                }
+            )
+        elif isinstance(ov, LandmarkOverlay):
+            overlays.append(
+                {
+                    "type": "landmarks",
+                    **common,
+                    "color": [int(c) for c in ov.color],
+                    "landmarks": [
+                        {
+                            "name": m.name,
+                            "position_lps": [float(v) for v in m.position_lps],
+                            "probability": m.probability,
+                        }
+                        for m in ov.landmarks
+                    ],
+                }
+            )
+        else:
+            overlays.append({"type": "unsupported", **common, "class": type(ov).__name__})
+    ref = study or StudyRef()
+    if anonymise:
+        ref = ref.anonymised_copy()
+    prov = result.provenance
+    doc = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "software": {"name": "OsteoView", "version": app.__version__},
+        "written": datetime.now(UTC).isoformat(timespec="seconds"),
+        "task_id": result.task_id,
+        "summary": result.summary,
+        "disclaimer": prov.disclaimer or DEMO_DISCLAIMER,
+        "study": ref.to_json(),
+        "findings": [f.to_json() for f in result.findings],
+        "overlays": overlays,
+        "provenance": prov.to_json(),
+        "timings_s": {
+            k: round(float(v), 4) for k, v in {**prov.timings_s, **(timings_s or {})}.items()
+        },
+        "extra": result.extra,
+    }
+    path = out_dir / FINDINGS_FILE
+    atomic_write_text(path, json.dumps(_clean(doc), indent=2))
+    return path
+
+
+# ---- reading ----------------------------------------------------------------------------------
+@dataclass
+class SavedAnalysis:
+    result: AnalysisResult
+    study: StudyRef
+    document: dict
+    folder: Path
+
+
+def read_document(path: Path) -> tuple[dict, Path]:
+    """The parsed findings.json (given it or its folder) and its path; cheap (no overlay files)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / FINDINGS_FILE
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise FindingsFormatError(f"{path}: no findings.json here") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise FindingsFormatError(f"{path}: unreadable findings file ({exc})") from exc
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise FindingsFormatError(f"{path}: not an OsteoView findings file")
+    return doc, path
+
+
+def read_findings(path: Path) -> SavedAnalysis:
+    """Load a findings.json (or the folder holding one) back into an AnalysisResult."""
+    doc, path = read_document(path)
+    folder = path.parent
+    try:
+        findings = [
+            Finding(
+                label=f["label"],
+                probability=float(f["probability"]) if f["probability"] is not None else math.nan,
+                threshold=float(f.get("threshold", 0.5)),
+                group=f.get("group", ""),
+                parent=f.get("parent", ""),
+                side=f.get("side", ""),
+                region_id=f.get("region_id", ""),
+            )
+            for f in doc["findings"]
+        ]
+        overlays = [ov for d in doc.get("overlays", []) if (ov := _read_overlay(d, folder))]
+        p = doc["provenance"]
+        prov = Provenance(
+            task_id=p["task_id"],
+            model_name=p["model_name"],
+            model_version=p["model_version"],
+            weights_sha256=dict(p.get("weights_sha256", {})),
+            paper=p.get("paper", ""),
+            trained_on=p.get("trained_on", ""),
+            device=p.get("device", ""),
+            disclaimer=p.get("disclaimer", DEMO_DISCLAIMER),
+            timings_s={k: float(v) for k, v in p.get("timings_s", {}).items() if v is not None},
+            created=p.get("created", ""),
+        )
+        result = AnalysisResult(
+            task_id=doc["task_id"],
+            findings=findings,
+            overlays=overlays,
+            provenance=prov,
+            summary=doc.get("summary", ""),
+            extra=doc.get("extra", {}) or {},
+        )
+        study = StudyRef.from_json(doc.get("study", {}))
+    except (KeyError, TypeError, ValueError, OSError) as exc:
+        raise FindingsFormatError(f"{path}: incomplete findings file ({exc})") from exc
+    return SavedAnalysis(result, study, doc, folder)
+
+
+def read_result(path: Path) -> AnalysisResult:
+    return read_findings(path).result
+
+
+def _read_overlay(d: dict, folder: Path) -> Overlay | None:
+    common = {
+        "name": d["name"],
+        "visible": d.get("visible", True),
+        "opacity": d.get("opacity", 0.5),
+    }
+    kind = d.get("type")
+    if kind == "labelmap":
+        image = read_nifti(folder / d["file"])
+        image = image.with_array(np.asarray(image.array).astype(np.int32))
+        labels = {int(k): (v[0], tuple(v[1])) for k, v in d.get("labels", {}).items()}
+        return LabelMapOverlay(**common, image=image, labels=labels)
+    if kind == "heatmap":
+        arr = np.load(folder / d["npy"], allow_pickle=False)
+        image = geometry_from_json(d["geometry"], arr)
+        return HeatmapOverlay(
+            **common,
+            image=image,
+            colormap=d.get("colormap", "jet"),
+            value_range=tuple(d.get("value_range", (0.0, 1.0))),
+            label=d.get("label", ""),
+        )
+    if kind == "boxes":
+        ref = geometry_from_json(d["reference"]) if d.get("reference") else None
+        boxes = [
+            Box(
+                b["i0"],
+                b["j0"],
+                b["i1"],
+                b["j1"],
+                int(b.get("k", 0)),
+                b.get("caption", ""),
+                b.get("score"),
+            )
+            for b in d.get("boxes", [])
+        ]
+        return BoxOverlay(
+            **common, reference=ref, boxes=boxes, color=tuple(d.get("color", (255, 255, 0)))
+        )
+    if kind == "landmarks":
+        marks = [
+            Landmark(m["name"], tuple(m["position_lps"]), m.get("probability"))
+            for m in d.get("landmarks", [])
+        ]
+        return LandmarkOverlay(**common, landmarks=marks, color=tuple(d.get("color", (0, 255, 0))))
+    return None
+
+
+def is_complete(folder: Path) -> bool:
+    """A folder counts as done when its findings.json reads and every file it names exists."""
+    try:
+        doc, _ = read_document(folder)
+    except FindingsFormatError:
+        return False
+    for d in doc.get("overlays", []):
+        for key in ("file", "npy", "png"):
+            if key in d and not (Path(folder) / d[key]).is_file():
+                return False
+    return True

@@ -1,0 +1,160 @@
+"""The standard key images of a run, chosen from what the result holds (never from the task id).
+
+- A volume with a label map: the axial and sagittal slice through each flagged region (the
+  centroid of the label-map value named by a positive finding's ``region_id``); when nothing is
+  flagged, one overview pair through the centre of the label map.
+- A radiograph (one slice): the image with its boxes/landmarks/label maps, and one picture per
+  heatmap that explains a positive finding (or the most probable one when none is positive).
+- Anything else: the native slice (and axial/sagittal for a volume) through the middle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from app.findings.render import render_slice
+from app.findings.types import (
+    AnalysisResult,
+    Finding,
+    HeatmapOverlay,
+    LabelMapOverlay,
+    LandmarkOverlay,
+    Overlay,
+)
+from app.study.model import Series
+
+MAX_REGIONS = 8  # at most this many flagged regions get their own pair of slices
+MAX_HEATMAPS = 4
+
+
+@dataclass
+class KeyImage:
+    caption: str
+    rgb: np.ndarray  # (rows, cols, 3) uint8
+
+
+def _label_value(overlay: LabelMapOverlay, region_id: str) -> int | None:
+    for value, (name, _) in overlay.labels.items():
+        if name == region_id:
+            return int(value)
+    if region_id.strip().isdigit() and int(region_id) in overlay.labels:
+        return int(region_id)
+    return None
+
+
+def _centroids(image: np.ndarray, values: list[int], volume) -> dict[int, np.ndarray]:
+    """LPS centroid of each label value present in the map (one pass over the array)."""
+    centres = ndimage.center_of_mass(np.ones(image.shape, dtype=np.uint8), image, values)
+    out = {}
+    for v, c in zip(values, centres, strict=True):
+        if c is None or not np.all(np.isfinite(c)):
+            continue
+        k, j, i = c
+        out[v] = volume.index_to_world(np.array([i, j, k]))
+    return out
+
+
+def _finding_caption(f: Finding) -> str:
+    side = f"{f.side} " if f.side else ""
+    return f"{side}{f.label} p={f.probability:.2f} (threshold {f.threshold:.2f})"
+
+
+def standard_key_images(
+    result: AnalysisResult,
+    series: Series,
+    window: tuple[float, float] | None = None,
+    max_size: int = 768,
+) -> list[KeyImage]:
+    overlays = [o for o in result.overlays if o.visible]
+    if series.image.is_2d:
+        return _radiograph_images(result, series, overlays, window, max_size)
+    labelmaps = [o for o in overlays if isinstance(o, LabelMapOverlay) and o.image is not None]
+    images: list[KeyImage] = []
+    for lm in labelmaps:
+        flagged: list[tuple[Finding, int]] = []
+        for f in result.findings:
+            if f.positive and f.region_id:
+                value = _label_value(lm, f.region_id)
+                if value is not None and all(v != value for _, v in flagged):
+                    flagged.append((f, value))
+        flagged = flagged[:MAX_REGIONS]
+        arr = np.asarray(lm.image.array)
+        centres = _centroids(arr, [v for _, v in flagged], lm.image) if flagged else {}
+        for f, value in flagged:
+            if value not in centres:
+                continue
+            for plane in ("axial", "sagittal"):
+                rgb = render_slice(series, overlays, plane, centres[value], window, max_size)
+                images.append(
+                    KeyImage(f"{_finding_caption(f)}: {plane} through {f.region_id}", rgb)
+                )
+        if not flagged:
+            mask = arr > 0
+            if mask.any():
+                k, j, i = (float(np.mean(ax)) for ax in np.nonzero(mask))
+                centre = lm.image.index_to_world(np.array([i, j, k]))
+                for plane in ("axial", "sagittal"):
+                    rgb = render_slice(series, overlays, plane, centre, window, max_size)
+                    images.append(KeyImage(f"{lm.name}: {plane} overview (no region flagged)", rgb))
+    if not images:
+        images = _middle_images(series, overlays, window, max_size)
+    return images
+
+
+def _radiograph_images(
+    result: AnalysisResult, series: Series, overlays: list[Overlay], window, max_size
+) -> list[KeyImage]:
+    centre = series.image.index_to_world(np.array([0.0, 0.0, 0.0]))
+    plain = [o for o in overlays if not isinstance(o, HeatmapOverlay)]
+    heatmaps = [o for o in overlays if isinstance(o, HeatmapOverlay) and o.image is not None]
+    images = [
+        KeyImage(
+            "Image with " + (", ".join(o.name for o in plain) if plain else "no overlay"),
+            render_slice(series, plain, "native", centre, window, max_size),
+        )
+    ]
+    for hm, finding in _heatmaps_to_show(result, heatmaps):
+        why = f" explains {_finding_caption(finding)}" if finding else ""
+        rgb = render_slice(series, [hm, *plain], "native", centre, window, max_size)
+        images.append(KeyImage(f"{hm.name}{why}", rgb))
+    return images
+
+
+def _heatmaps_to_show(
+    result: AnalysisResult, heatmaps: list[HeatmapOverlay]
+) -> list[tuple[HeatmapOverlay, Finding | None]]:
+    """Heatmaps of positive findings first; if none is positive, the most probable finding's."""
+
+    def finding_for(hm: HeatmapOverlay) -> Finding | None:
+        matches = [f for f in result.findings if hm.label and f.label == hm.label]
+        side_match = [f for f in matches if f.side and f.side in hm.name.lower()]
+        matches = side_match or matches
+        return max(matches, key=lambda f: f.probability) if matches else None
+
+    paired = [(hm, finding_for(hm)) for hm in heatmaps]
+    positive = [(hm, f) for hm, f in paired if f is not None and f.positive]
+    if positive:
+        chosen = positive
+    else:
+        with_f = [(hm, f) for hm, f in paired if f is not None]
+        chosen = sorted(with_f, key=lambda p: -p[1].probability)[:1] or paired[:1]
+    return chosen[:MAX_HEATMAPS]
+
+
+def _middle_images(series: Series, overlays, window, max_size) -> list[KeyImage]:
+    """The acquired slice through the landmarks' mean position, else through the middle."""
+    vol = series.image
+    nk, nj, ni = vol.shape
+    centre = vol.index_to_world(np.array([(ni - 1) / 2, (nj - 1) / 2, (nk - 1) / 2]))
+    points = [
+        m.position_lps for o in overlays if isinstance(o, LandmarkOverlay) for m in o.landmarks
+    ]
+    caption = "Middle slice as acquired"
+    if points:
+        centre = np.mean(np.asarray(points, dtype=float), axis=0)
+        caption = "Slice through the landmarks, as acquired"
+    rgb = render_slice(series, overlays, "native", centre, window, max_size)
+    return [KeyImage(caption, rgb)]

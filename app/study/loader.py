@@ -1,0 +1,171 @@
+"""``load(path)``: a folder, DICOM file, DICOMDIR, NIfTI or plain image -> LoadResult.
+
+Bad files do not stop a load: they are listed in ``LoadResult.errors`` (file + reason) and the
+good series load. ``StudyLoadError`` is raised only when nothing at all could be loaded.
+Progress is reported at most about 50 times per load (not per file: per-file UI refreshes are
+what makes big imports slow), and the cancel flag is checked between files.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from app.study.dicom_loader import DicomSeries, load_dicom_files, patient_of
+from app.study.image_loader import (
+    is_nifti,
+    is_plain_image,
+    load_nifti_series,
+    load_plain_image,
+    uid_for,
+)
+from app.study.model import LoadCancelled, LoadError, LoadResult, PatientInfo, Study, StudyLoadError
+
+ProgressFn = Callable[[int, int], None]
+CancelFn = Callable[[], bool]
+MAX_PROGRESS_CALLS = 50
+
+
+class _Progress:
+    def __init__(self, total: int, progress: ProgressFn | None, cancel: CancelFn | None) -> None:
+        self.total = max(1, total)
+        self.done = 0
+        self.progress, self.cancel = progress, cancel
+        self.every = max(1, -(-self.total // MAX_PROGRESS_CALLS))  # ceil: <= 50 reports
+        self.next_report = self.every
+
+    def tick(self) -> None:
+        self.done += 1
+        if self.cancel is not None and self.cancel():
+            raise LoadCancelled("load cancelled")
+        if self.progress is not None and self.done >= self.next_report:
+            self.next_report += self.every
+            self.progress(min(self.done, self.total), self.total)
+
+    def finish(self) -> None:
+        if self.progress is not None:
+            self.progress(self.total, self.total)
+
+
+def _dicomdir_files(path: Path) -> tuple[list[Path], list[LoadError]]:
+    """Files referenced by a DICOMDIR (paths relative to its folder)."""
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(path, force=True)
+        records = ds.DirectoryRecordSequence
+    except Exception as exc:  # noqa: BLE001 - a broken index is reported, the walk goes on
+        return [], [LoadError(str(path), f"unreadable DICOMDIR ({type(exc).__name__}: {exc})")]
+    files, errors = [], []
+    for rec in records:
+        ref = rec.get("ReferencedFileID")
+        if not ref:
+            continue
+        parts = [ref] if isinstance(ref, str) else list(ref)
+        target = path.parent.joinpath(*[str(p) for p in parts])
+        if not target.exists():
+            # File-set IDs are upper case; file systems may not be.
+            alt = path.parent.joinpath(*[str(p).lower() for p in parts])
+            target = alt if alt.exists() else target
+        if target.exists():
+            files.append(target)
+        else:
+            errors.append(LoadError(str(target), "listed in DICOMDIR but missing"))
+    return files, errors
+
+
+def _is_dicomdir(path: Path) -> bool:
+    if path.name.upper() == "DICOMDIR":
+        return True
+    return False
+
+
+def collect_files(path: Path) -> tuple[list[Path], list[LoadError]]:
+    """Every non-hidden file under ``path`` (recursive), plus files a DICOMDIR points to."""
+    if path.is_file():
+        if _is_dicomdir(path):
+            return _dicomdir_files(path)
+        return [path], []
+    files: list[Path] = []
+    errors: list[LoadError] = []
+    for root, dirs, names in os.walk(path):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(names):
+            if name.startswith("."):
+                continue
+            full = Path(root) / name
+            if _is_dicomdir(full):
+                referenced, errs = _dicomdir_files(full)
+                files.extend(referenced)
+                errors.extend(errs)
+                continue
+            if full.is_file():
+                files.append(full)
+    unique = list(dict.fromkeys(p.resolve() if p.is_symlink() else p for p in files))
+    return unique, errors
+
+
+def load(
+    path: str | os.PathLike,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+    *,
+    nifti_kind: str | None = None,
+) -> LoadResult:
+    """Load everything under ``path``; see the module docstring for the error contract.
+
+    ``nifti_kind`` ("volume" or "labelmap") forces how NIfTI files are read; by default integer
+    data with few distinct values is a label map.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise StudyLoadError(str(path), "no such file or folder")
+    files, errors = collect_files(path)
+    if not files and not errors:
+        raise StudyLoadError(str(path), "folder contains no files")
+    tracker = _Progress(2 * len(files), progress, cancel)
+    if cancel is not None and cancel():
+        raise LoadCancelled("load cancelled")
+
+    others: list[tuple[DicomSeries | None, LoadError | None]] = []
+    dicom_paths: list[str] = []
+    for f in files:
+        if is_nifti(f) or is_plain_image(f):
+            try:
+                if is_nifti(f):
+                    series = load_nifti_series(f, nifti_kind)
+                else:
+                    series = load_plain_image(f)
+            except LoadCancelled:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a bad file is a listed error
+                errors.append(LoadError(str(f), str(exc) or type(exc).__name__))
+            else:
+                study_uid = uid_for(f.parent, "study")
+                others.append((DicomSeries(study_uid, PatientInfo(), series, (0, str(f))), None))
+            tracker.tick()
+            tracker.tick()
+        else:
+            dicom_paths.append(str(f))
+    built, dicom_errors = load_dicom_files(dicom_paths, tracker.tick)
+    errors.extend(dicom_errors)
+    built.extend(s for s, _ in others if s is not None)
+    tracker.finish()
+
+    studies: dict[str, Study] = {}
+    for item in sorted(built, key=lambda b: b.sort_key):
+        study = studies.get(item.study_uid)
+        if study is None:
+            study = studies[item.study_uid] = Study(item.study_uid, item.patient)
+        study.series.append(item.series)
+    result = LoadResult(list(studies.values()), errors)
+    if not result.studies:
+        if len(errors) == 1:
+            raise StudyLoadError(errors[0].path, errors[0].reason)
+        first = f" (first: {Path(errors[0].path).name}: {errors[0].reason})" if errors else ""
+        raise StudyLoadError(str(path), f"no loadable images among {len(files)} file(s){first}")
+    return result
+
+
+__all__ = ["load", "collect_files", "patient_of"]

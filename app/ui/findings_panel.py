@@ -1,0 +1,197 @@
+"""Findings panel: choose a task, run it with per-stage progress and Cancel, read the findings as
+bars with the threshold marked (grouped by side and hierarchy), the summary and the provenance
+with the demo disclaimer in plain sight."""
+
+from __future__ import annotations
+
+from PySide6 import QtCore, QtGui, QtWidgets
+from PySide6.QtCore import Qt, Signal
+
+from app.findings.types import DEMO_DISCLAIMER, AnalysisResult, Finding
+
+FINDING_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+class ProbabilityBar(QtWidgets.QWidget):
+    """A bar for one probability with a tick at the decision threshold."""
+
+    def __init__(self, finding: Finding, parent=None) -> None:
+        super().__init__(parent)
+        self.finding = finding
+        self.setMinimumSize(120, 18)
+        self.setToolTip(
+            f"p = {finding.probability:.3f}; threshold {finding.threshold:.2f} -> "
+            f"{'positive' if finding.positive else 'negative'}"
+        )
+
+    def paintEvent(self, ev) -> None:  # noqa: N802
+        p = QtGui.QPainter(self)
+        r = self.rect().adjusted(1, 2, -1, -2)
+        p.fillRect(r, QtGui.QColor(60, 60, 60))
+        f = self.finding
+        w = int(r.width() * min(max(f.probability, 0.0), 1.0))
+        colour = QtGui.QColor(220, 70, 60) if f.positive else QtGui.QColor(70, 150, 220)
+        p.fillRect(QtCore.QRect(r.left(), r.top(), w, r.height()), colour)
+        tx = r.left() + int(r.width() * min(max(f.threshold, 0.0), 1.0))
+        p.setPen(QtGui.QPen(QtGui.QColor(255, 255, 255), 2))
+        p.drawLine(tx, r.top() - 2, tx, r.bottom() + 2)
+        p.setPen(QtGui.QColor(255, 255, 255))
+        p.drawText(r.adjusted(4, 0, -4, 0), Qt.AlignmentFlag.AlignVCenter, f"{f.probability:.2f}")
+        p.end()
+
+
+class FindingsPanel(QtWidgets.QWidget):
+    run_requested = Signal(str)
+    cancel_requested = Signal()
+    finding_clicked = Signal(object)  # Finding
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        layout = QtWidgets.QVBoxLayout(self)
+        row = QtWidgets.QHBoxLayout()
+        self.task_combo = QtWidgets.QComboBox()
+        self.task_combo.setToolTip("Analysis task (one per paper)")
+        self.run_button = QtWidgets.QPushButton("Analyse")
+        self.cancel_button = QtWidgets.QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        row.addWidget(self.task_combo, 1)
+        row.addWidget(self.run_button)
+        row.addWidget(self.cancel_button)
+        layout.addLayout(row)
+        self.stage_label = QtWidgets.QLabel("")
+        self.progress = QtWidgets.QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setVisible(False)
+        layout.addWidget(self.stage_label)
+        layout.addWidget(self.progress)
+        self.message = QtWidgets.QLabel("")
+        self.message.setWordWrap(True)
+        self.message.setStyleSheet("color: #e06c00; font-weight: bold;")
+        self.message.setVisible(False)
+        layout.addWidget(self.message)
+        self.summary = QtWidgets.QLabel("")
+        self.summary.setWordWrap(True)
+        self.summary.setStyleSheet("font-weight: bold; font-size: 13px;")
+        layout.addWidget(self.summary)
+        self.tree = QtWidgets.QTreeWidget()
+        self.tree.setHeaderLabels(["Finding", "Probability", "Call"])
+        self.tree.setColumnWidth(0, 150)
+        self.tree.setColumnWidth(1, 150)
+        self.tree.itemClicked.connect(self._on_item)
+        layout.addWidget(self.tree, 1)
+        self.provenance = QtWidgets.QLabel("")
+        self.provenance.setWordWrap(True)
+        self.provenance.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.provenance)
+        self.disclaimer = QtWidgets.QLabel(f"Demo weights: {DEMO_DISCLAIMER}.")
+        self.disclaimer.setWordWrap(True)
+        self.disclaimer.setStyleSheet("color: #d03030; font-weight: bold;")
+        layout.addWidget(self.disclaimer)
+        self.run_button.clicked.connect(self._on_run)
+        self.cancel_button.clicked.connect(self.cancel_requested)
+        self.result: AnalysisResult | None = None
+
+    # ---- tasks -----------------------------------------------------------------------
+    def set_tasks(self, tasks: list[str]) -> None:
+        self.task_combo.clear()
+        self.task_combo.addItems(tasks)
+        self.run_button.setEnabled(bool(tasks))
+        if not tasks:
+            self.stage_label.setText("No analysis task is available in this build.")
+
+    def current_task(self) -> str:
+        return self.task_combo.currentText()
+
+    def _on_run(self) -> None:
+        if self.current_task():
+            self.run_requested.emit(self.current_task())
+
+    # ---- run state ------------------------------------------------------------------
+    def set_running(self, running: bool, task: str = "") -> None:
+        self.run_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+        self.task_combo.setEnabled(not running)
+        self.progress.setVisible(running)
+        if running:
+            self.progress.setValue(0)
+            self.stage_label.setText(f"{task}: starting")
+            self.message.setVisible(False)
+
+    def set_progress(self, stage: str, fraction: float) -> None:
+        self.stage_label.setText(f"{self.current_task()}: {stage} ({fraction:.0%})")
+        self.progress.setValue(int(1000 * min(max(fraction, 0.0), 1.0)))
+
+    def show_message(self, text: str) -> None:
+        self.message.setText(text)
+        self.message.setVisible(True)
+
+    # ---- result ----------------------------------------------------------------------
+    def clear_result(self) -> None:
+        self.result = None
+        self.tree.clear()
+        self.summary.setText("")
+        self.provenance.setText("")
+
+    def show_result(self, result: AnalysisResult) -> None:
+        self.result = result
+        self.tree.clear()
+        self.summary.setText(result.summary or f"{result.task_id}: {len(result.findings)} findings")
+        sides = sorted({f.side for f in result.findings})
+        side_roots: dict[str, QtWidgets.QTreeWidget | QtWidgets.QTreeWidgetItem] = {}
+        for side in sides:
+            if side:
+                item = QtWidgets.QTreeWidgetItem(self.tree, [f"{side.capitalize()} side"])
+                item.setFirstColumnSpanned(True)
+                side_roots[side] = item
+            else:
+                side_roots[side] = self.tree.invisibleRootItem()
+        items: dict[tuple[str, str], QtWidgets.QTreeWidgetItem] = {}
+        pending = list(result.findings)
+        # parents first: a finding whose parent is not (yet) placed waits a round
+        for _ in range(len(pending) + 1):
+            waiting = []
+            for f in pending:
+                parent_key = (f.side, f.parent)
+                if f.parent and parent_key not in items and any(
+                    g.label == f.parent and g.side == f.side for g in result.findings
+                ):
+                    waiting.append(f)
+                    continue
+                parent = items.get(parent_key, side_roots[f.side])
+                items[(f.side, f.label)] = self._add_finding(parent, f)
+            pending = waiting
+            if not pending:
+                break
+        self.tree.expandAll()
+        prov = result.provenance
+        timings = ", ".join(f"{k} {v:.2f}s" for k, v in prov.timings_s.items())
+        sha = ", ".join(f"{k}: {v[:12]}" for k, v in prov.weights_sha256.items())
+        self.provenance.setText(
+            f"<b>{prov.model_name}</b> {prov.model_version} on {prov.device}<br>"
+            f"Paper: {prov.paper}<br>Trained on: {prov.trained_on}<br>"
+            f"Weights sha256: {sha or 'n/a'}<br>Timings: {timings or 'n/a'}"
+        )
+        self.disclaimer.setText(f"Demo weights: {prov.disclaimer or DEMO_DISCLAIMER}.")
+
+    def _add_finding(self, parent, f: Finding) -> QtWidgets.QTreeWidgetItem:
+        label = f.label if not f.group else f"{f.label}  ({f.group})"
+        item = QtWidgets.QTreeWidgetItem(parent, [label, "", "positive" if f.positive else "-"])
+        item.setData(0, FINDING_ROLE, f)
+        if f.region_id:
+            item.setToolTip(0, "Click to centre the views on this region")
+        self.tree.setItemWidget(item, 1, ProbabilityBar(f))
+        return item
+
+    def finding_items(self) -> list[QtWidgets.QTreeWidgetItem]:
+        out = []
+        it = QtWidgets.QTreeWidgetItemIterator(self.tree)
+        while it.value():
+            if it.value().data(0, FINDING_ROLE) is not None:
+                out.append(it.value())
+            it += 1
+        return out
+
+    def _on_item(self, item: QtWidgets.QTreeWidgetItem, column: int) -> None:
+        f = item.data(0, FINDING_ROLE)
+        if f is not None:
+            self.finding_clicked.emit(f)

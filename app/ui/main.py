@@ -1,0 +1,455 @@
+"""OsteoView main window: series browser, view area, findings and layer panels, status bar.
+
+``run_viewer(paths)`` is what ``osteoview [PATH]`` calls.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+from PySide6 import QtCore, QtGui, QtWidgets
+from PySide6.QtCore import Qt
+
+from app.findings.types import DEMO_DISCLAIMER, AnalysisResult, Finding, HeatmapOverlay
+from app.study.model import LoadResult, Series
+from app.ui.findings_panel import FindingsPanel
+from app.ui.layer_panel import LayerPanel
+from app.ui.view_area import ViewArea
+from app.ui.workers import AnalysisWorker, LoadWorker
+from app.viewstate.layers import LayerList
+from app.viewstate.state import ViewerState
+
+MAX_RECENT = 10
+SERIES_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+def primary_series(result: LoadResult) -> Series | None:
+    """The series to show first: the largest volume, else the first image."""
+    series = result.all_series()
+    volumes = [s for s in series if s.kind == "volume" and not s.image.is_2d]
+    if volumes:
+        return max(volumes, key=lambda s: int(np.prod(s.shape)))
+    return series[0] if series else None
+
+
+class SeriesBrowser(QtWidgets.QListWidget):
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setViewMode(QtWidgets.QListView.ViewMode.IconMode)
+        self.setIconSize(QtCore.QSize(96, 96))
+        self.setResizeMode(QtWidgets.QListView.ResizeMode.Adjust)
+        self.setMovement(QtWidgets.QListView.Movement.Static)
+        self.setWordWrap(True)
+        self.setGridSize(QtCore.QSize(120, 140))
+
+    def add_series(self, series: Series, thumb: np.ndarray | None) -> QtWidgets.QListWidgetItem:
+        dims = "x".join(str(n) for n in series.shape[::-1] if n > 1)
+        item = QtWidgets.QListWidgetItem(f"{series.modality} {dims}\n{series.description[:30]}")
+        if thumb is not None:
+            t = np.ascontiguousarray(thumb)
+            img = QtGui.QImage(t.data, t.shape[1], t.shape[0], t.shape[1],
+                               QtGui.QImage.Format.Format_Grayscale8).copy()  # fmt: skip
+            item.setIcon(QtGui.QIcon(QtGui.QPixmap.fromImage(img)))
+        item.setData(SERIES_ROLE, series)
+        item.setToolTip(
+            f"{series.description}\n{series.modality} {series.kind}, spacing "
+            + ", ".join(f"{s:.2f}" for s in series.spacing_mm)
+            + " mm"
+            + ("\n" + "\n".join(series.warnings) if series.warnings else "")
+        )
+        self.addItem(item)
+        return item
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    def __init__(self) -> None:
+        super().__init__()
+        self.setWindowTitle("OsteoView")
+        self.setAcceptDrops(True)
+        self.settings = QtCore.QSettings("OsteoView", "OsteoView")
+        self.layers = LayerList()
+        self.load_result: LoadResult | None = None
+        self.study_path = ""
+        self.series: Series | None = None
+        self.result: AnalysisResult | None = None
+        self.load_worker: LoadWorker | None = None
+        self.analysis_worker: AnalysisWorker | None = None
+        self._centroids: dict[str, dict] = {}
+
+        self.view_area = ViewArea(self.layers)
+        self.setCentralWidget(self.view_area)
+        self.browser = SeriesBrowser()
+        self.browser.currentItemChanged.connect(self._on_series_chosen)
+        self._dock("Series", self.browser, Qt.DockWidgetArea.LeftDockWidgetArea, 150)
+        self.findings = FindingsPanel()
+        self.layer_panel = LayerPanel(self.layers)
+        side = QtWidgets.QSplitter(Qt.Orientation.Vertical)
+        side.addWidget(self.findings)
+        side.addWidget(self.layer_panel)
+        side.setSizes([500, 250])
+        self._dock("Findings", side, Qt.DockWidgetArea.RightDockWidgetArea, 340)
+
+        self.findings.run_requested.connect(self.run_task)
+        self.findings.cancel_requested.connect(self.cancel_analysis)
+        self.findings.finding_clicked.connect(self.on_finding_clicked)
+        self.view_area.status.connect(self._show_cursor)
+
+        self._build_status_bar()
+        self._build_menus()
+        self._refresh_tasks()
+        self.resize(1500, 900)
+
+    # ---- construction ----------------------------------------------------------------
+    def _dock(self, title: str, widget, area, width: int) -> None:
+        dock = QtWidgets.QDockWidget(title, self)
+        dock.setObjectName(title)
+        dock.setWidget(widget)
+        dock.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        widget.setMinimumWidth(width)
+        self.addDockWidget(area, dock)
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.cursor_label = QtWidgets.QLabel("")
+        self.load_progress = QtWidgets.QProgressBar()
+        self.load_progress.setMaximumWidth(200)
+        self.load_progress.setVisible(False)
+        self.load_cancel = QtWidgets.QPushButton("Cancel")
+        self.load_cancel.setVisible(False)
+        self.load_cancel.clicked.connect(self.cancel_load)
+        bar.addWidget(self.cursor_label, 1)
+        bar.addPermanentWidget(QtWidgets.QLabel(f"Demo weights: {DEMO_DISCLAIMER}"))
+        bar.addPermanentWidget(self.load_progress)
+        bar.addPermanentWidget(self.load_cancel)
+
+    def _build_menus(self) -> None:
+        m = self.menuBar().addMenu("&File")
+        m.addAction("&Open file...", QtGui.QKeySequence.StandardKey.Open, self._open_file_dialog)
+        m.addAction("Open &folder...", self._open_folder_dialog)
+        self.recent_menu = m.addMenu("Open &recent")
+        self._rebuild_recent()
+        m.addAction("Overlay &ground truth", self.add_truth_layers)
+        m.addSeparator()
+        m.addAction("&Save viewer state...", self._save_state_dialog)
+        m.addAction("Save &screenshot...", self._save_screenshot_dialog)
+        m.addSeparator()
+        m.addAction("&Quit", QtGui.QKeySequence.StandardKey.Quit, self.close)
+
+        v = self.menuBar().addMenu("&View")
+        self.preset_menu = v.addMenu("Window &presets")
+        v.addAction("&Invert (i)", self.view_area.toggle_invert)
+        v.addAction("&Reset (space)", self.view_area.reset)
+        self.ruler_action = v.addAction("R&uler (r)")
+        self.ruler_action.setCheckable(True)
+        self.ruler_action.toggled.connect(self.view_area.set_ruler_mode)
+        self.view_area.ruler_toggled.connect(self._sync_ruler_action)
+
+        self.task_menu = self.menuBar().addMenu("&Task")
+        h = self.menuBar().addMenu("&Help")
+        h.addAction("&About", self._about)
+
+    def _sync_ruler_action(self, on: bool) -> None:
+        self.ruler_action.blockSignals(True)
+        self.ruler_action.setChecked(on)
+        self.ruler_action.blockSignals(False)
+
+    def _refresh_tasks(self) -> None:
+        try:
+            from app.engine.registry import available_tasks
+
+            tasks = available_tasks()
+        except Exception:  # noqa: BLE001 - a broken registry must not stop the viewer
+            tasks = []
+        self.findings.set_tasks(tasks)
+        self.task_menu.clear()
+        for task in tasks:
+            self.task_menu.addAction(task, lambda t=task: self._choose_and_run(t))
+
+    def _choose_and_run(self, task: str) -> None:
+        self.findings.task_combo.setCurrentText(task)
+        self.run_task(task)
+
+    def _rebuild_presets(self) -> None:
+        self.preset_menu.clear()
+        for n, name in enumerate(self.view_area.presets):
+            c, w = self.view_area.presets[name]
+            label = f"{n + 1}: {name} (L {c:g} / W {w:g})" if n < 9 else name
+            self.preset_menu.addAction(label, lambda nm=name: self.view_area.apply_preset(nm))
+
+    # ---- opening ------------------------------------------------------------------------
+    def _open_file_dialog(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open image or DICOM file")
+        if path:
+            self.open_path(path)
+
+    def _open_folder_dialog(self) -> None:
+        path = QtWidgets.QFileDialog.getExistingDirectory(self, "Open DICOM folder")
+        if path:
+            self.open_path(path)
+
+    def recent_files(self) -> list[str]:
+        value = self.settings.value("recent", [])
+        if isinstance(value, str):
+            value = [value]
+        return [str(v) for v in (value or [])]
+
+    def _remember(self, path: str) -> None:
+        recent = [p for p in self.recent_files() if p != path]
+        self.settings.setValue("recent", [path, *recent][:MAX_RECENT])
+        self._rebuild_recent()
+
+    def _rebuild_recent(self) -> None:
+        self.recent_menu.clear()
+        for path in self.recent_files():
+            self.recent_menu.addAction(path, lambda p=path: self.open_path(p))
+
+    def dragEnterEvent(self, ev) -> None:  # noqa: N802
+        if ev.mimeData().hasUrls():
+            ev.acceptProposedAction()
+
+    def dropEvent(self, ev) -> None:  # noqa: N802
+        urls = [u.toLocalFile() for u in ev.mimeData().urls() if u.isLocalFile()]
+        if urls:
+            self.open_path(urls[0])
+            ev.acceptProposedAction()
+
+    def is_busy(self) -> bool:
+        return any(w is not None and w.isRunning() for w in (self.load_worker, self.analysis_worker))
+
+    def open_path(self, path: str) -> None:
+        """Load in a worker thread; the window keeps responding, Cancel stops it."""
+        if self.load_worker is not None and self.load_worker.isRunning():
+            self.load_worker.cancel()
+            self.load_worker.wait()
+        self.study_path = str(path)
+        worker = LoadWorker(str(path), self)
+        worker.progress.connect(self._on_load_progress)
+        worker.loaded.connect(self._on_loaded)
+        worker.failed.connect(self._on_load_failed)
+        worker.cancelled.connect(lambda: self._end_load(f"Loading cancelled: {path}"))
+        self.load_worker = worker
+        self.load_progress.setRange(0, 0)
+        self.load_progress.setVisible(True)
+        self.load_cancel.setVisible(True)
+        self.statusBar().showMessage(f"Loading {path} ...")
+        worker.start()
+
+    def cancel_load(self) -> None:
+        if self.load_worker is not None:
+            self.load_worker.cancel()
+
+    def _on_load_progress(self, done: int, total: int) -> None:
+        self.load_progress.setRange(0, max(total, 1))
+        self.load_progress.setValue(done)
+
+    def _end_load(self, message: str) -> None:
+        self.load_progress.setVisible(False)
+        self.load_cancel.setVisible(False)
+        self.statusBar().showMessage(message, 10000)
+
+    def _on_load_failed(self, message: str) -> None:
+        self._end_load(message)
+        QtWidgets.QMessageBox.warning(self, "Cannot open", message)
+
+    def _on_loaded(self, result: LoadResult, thumbs: dict) -> None:
+        errors = f"; {len(result.errors)} file(s) skipped" if result.errors else ""
+        self._end_load(f"Loaded {self.study_path}{errors}")
+        self.show_load_result(result, thumbs, self.study_path)
+        self._remember(self.study_path)
+
+    def show_load_result(
+        self, result: LoadResult, thumbs: dict | None = None, path: str = ""
+    ) -> None:
+        """Fill the browser and show the primary series (also used directly by screenshots)."""
+        self.load_result = result
+        self.study_path = path or self.study_path
+        self.browser.blockSignals(True)
+        self.browser.clear()
+        first = primary_series(result)
+        chosen_item = None
+        for series in result.all_series():
+            item = self.browser.add_series(series, (thumbs or {}).get(series.series_uid))
+            if series is first:
+                chosen_item = item
+        self.browser.blockSignals(False)
+        if first is not None:
+            self.browser.setCurrentItem(chosen_item)
+            self.show_series(first)
+
+    def _on_series_chosen(self, item, _previous=None) -> None:
+        if item is not None:
+            series = item.data(SERIES_ROLE)
+            if series is not None and series is not self.series:
+                self.show_series(series)
+
+    def show_series(self, series: Series) -> None:
+        self.series = series
+        self.result = None
+        self.findings.clear_result()
+        self.layers.clear()
+        self.view_area.set_series(series)
+        self._rebuild_presets()
+        if self.study_path:
+            self.add_truth_layers(quiet=True)
+        title = f"OsteoView - {series.modality} {series.description}"
+        self.setWindowTitle(title)
+
+    def add_truth_layers(self, quiet: bool = False) -> int:
+        """Ground truth written beside demo studies (truth.json) as layers."""
+        if self.series is None or not self.study_path:
+            return 0
+        from app.findings.truth import load_truth
+
+        try:
+            truth = load_truth(Path(self.study_path), reference=self.series.image)
+        except Exception as exc:  # noqa: BLE001 - a bad truth file is reported, not fatal
+            self.statusBar().showMessage(f"truth.json: {exc}", 10000)
+            return 0
+        if truth is None:
+            if not quiet:
+                self.statusBar().showMessage("No truth.json beside this study", 5000)
+            return 0
+        self.layers.clear("truth")
+        for ov in truth.overlays:
+            self.layers.add_overlay(ov, "truth", reference=self.series.image)
+        return len(truth.overlays)
+
+    # ---- analysis -------------------------------------------------------------------------
+    def run_task(self, task_id: str, adapter=None) -> None:
+        if self.series is None:
+            self.findings.show_message("Open a study first.")
+            return
+        if self.analysis_worker is not None and self.analysis_worker.isRunning():
+            return
+        worker = AnalysisWorker(task_id, self.series, self, adapter=adapter)
+        worker.progress.connect(self.findings.set_progress)
+        worker.finished_result.connect(self._on_result)
+        worker.rejected.connect(lambda msg: self._end_analysis(f"Not analysed: {msg}"))
+        worker.failed.connect(lambda msg: self._end_analysis(f"Analysis failed: {msg}"))
+        worker.cancelled.connect(lambda: self._end_analysis("Analysis cancelled."))
+        self.analysis_worker = worker
+        self.findings.set_running(True, task_id)
+        worker.start()
+
+    def cancel_analysis(self) -> None:
+        if self.analysis_worker is not None:
+            self.analysis_worker.cancel()
+
+    def _end_analysis(self, message: str) -> None:
+        self.findings.set_running(False)
+        self.findings.stage_label.setText("")
+        self.findings.show_message(message)
+
+    def _on_result(self, result: AnalysisResult, centroids: dict) -> None:
+        self.findings.set_running(False)
+        self.findings.stage_label.setText(f"{result.task_id}: done")
+        self.apply_result(result, centroids)
+
+    def apply_result(self, result: AnalysisResult, centroids: dict | None = None) -> None:
+        """Show a result: findings in the panel, overlays as layers (a re-run replaces them)."""
+        self.result = result
+        source = f"task:{result.task_id}"
+        self.layers.clear(source)
+        first_heatmap = True
+        for ov in result.overlays:
+            layer = self.layers.add_overlay(ov, source, reference=self.series.image)
+            if layer.kind == "labelmap" and centroids and ov.name in centroids:
+                layer._centroids = centroids[ov.name]
+            if layer.kind == "heatmap":
+                # one class map at a time; the panel chooses which
+                layer.visible = first_heatmap and layer.visible
+                first_heatmap = False
+        self.findings.show_result(result)
+        self.view_area.request_update()
+
+    def on_finding_clicked(self, finding: Finding) -> None:
+        """Centre on the finding's region; show the map that explains its class."""
+        found = self.layers.find_region(finding.region_id)
+        if found is not None:
+            layer, value = found
+            centroid = layer.centroids().get(value)
+            if centroid is not None:
+                self.view_area.centre_on(centroid)
+                self.statusBar().showMessage(
+                    f"{finding.label}: centred at "
+                    f"({centroid[0]:.1f}, {centroid[1]:.1f}, {centroid[2]:.1f}) mm LPS",
+                    5000,
+                )
+        if any(
+            isinstance(la.overlay, HeatmapOverlay) and la.overlay.label == finding.label
+            for la in self.layers
+        ):
+            self.layers.show_only_heatmap(finding.label)
+
+    # ---- state, screenshots ---------------------------------------------------------------
+    def viewer_state(self) -> ViewerState:
+        va = self.view_area
+        return ViewerState(
+            study_path=self.study_path,
+            series_uid=self.series.series_uid if self.series else "",
+            window=va.window,
+            crosshair_lps=list(va.cross.point) if va.cross is not None else None,
+            zoom={name: v.zoom_factor() for name, v in va.views.items()},
+            layers=self.layers.to_json(),
+            task=self.result.task_id if self.result else "",
+        )
+
+    def _save_state_dialog(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save viewer state", "", "*.json")
+        if path:
+            self.viewer_state().save(Path(path))
+
+    def _save_screenshot_dialog(self) -> None:
+        from app.ui.capture import capture_window, save_png
+
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save screenshot", "", "*.png")
+        if path:
+            save_png(capture_window(self), path)
+
+    def _show_cursor(self, text: str) -> None:
+        self.cursor_label.setText(text)
+
+    def _about(self) -> None:
+        QtWidgets.QMessageBox.about(
+            self,
+            "OsteoView",
+            "OsteoView: radiographs, CT and MR with AI predictions.\n"
+            f"Demo weights: {DEMO_DISCLAIMER}.",
+        )
+
+    # ---- closing --------------------------------------------------------------------------
+    def confirm_close(self) -> bool:
+        """Asked when work is running; tests replace this."""
+        answer = QtWidgets.QMessageBox.question(
+            self,
+            "Work in progress",
+            "A study is loading or being analysed. Stop it and close?",
+        )
+        return answer == QtWidgets.QMessageBox.StandardButton.Yes
+
+    def closeEvent(self, ev) -> None:  # noqa: N802
+        if self.is_busy() and not self.confirm_close():
+            ev.ignore()
+            return
+        for worker in (self.load_worker, self.analysis_worker):
+            if worker is not None and worker.isRunning():
+                worker.cancel()
+                worker.wait(10000)
+        for view in self.view_area.views.values():
+            view.Finalize()
+        ev.accept()
+
+
+def run_viewer(paths: list[str]) -> int:
+    from app.ui.xserver import ensure_display
+
+    ensure_display()
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+    app.setApplicationName("OsteoView")
+    window = MainWindow()
+    window.show()
+    if paths:
+        window.open_path(paths[0])
+    return int(app.exec())

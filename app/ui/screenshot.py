@@ -1,0 +1,76 @@
+"""Render the viewer with a study loaded (and optionally truth or a task's result) to a PNG."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from PySide6 import QtCore, QtWidgets
+
+
+def take_screenshot(
+    path: str,
+    out: str,
+    overlay_truth: bool = False,
+    task: str | None = None,
+    size: tuple[int, int] = (1500, 900),
+) -> dict:
+    """Load ``path``, show it as the viewer would, write ``out``; returns what was shown."""
+    from app.study import load
+    from app.ui.capture import capture_window, save_png
+    from app.ui.main import MainWindow, primary_series
+    from app.ui.workers import prepare_result, thumbnail
+
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+    result = load(path)
+    series = primary_series(result)
+    if series is None:
+        from app.cli import CliError
+
+        reasons = "; ".join(f"{e.path}: {e.reason}" for e in result.errors[:3])
+        raise CliError(f"{path}: nothing to show" + (f" ({reasons})" if reasons else ""))
+    window = MainWindow()
+    window.resize(*size)
+    window.show()
+    thumbs = {s.series_uid: thumbnail(s) for s in result.all_series()}
+    window.study_path = str(path)
+    window.show_load_result(result, thumbs, str(path))
+    if not overlay_truth:
+        window.layers.clear("truth")
+    elif not any(la.source == "truth" for la in window.layers):
+        window.add_truth_layers()
+    shown: dict = {"series": series.description, "layers": []}
+    if task:
+        from app.engine.registry import get_adapter
+
+        adapter = get_adapter(task)
+        analysis = adapter.run(series)
+        window.findings.task_combo.setCurrentText(task)
+        window.apply_result(analysis, prepare_result(analysis))
+        # centre on the first positive region when there is one, as a reader would click it
+        for f in sorted(analysis.findings, key=lambda f: -f.probability):
+            if f.region_id and window.layers.find_region(f.region_id):
+                window.on_finding_clicked(f)
+                break
+        shown["summary"] = analysis.summary
+    _settle(app)
+    window.view_area.update_now()
+    _settle(app)
+    rgb = capture_window(window)
+    save_png(rgb, out)
+    shown["layers"] = [la.name for la in window.layers]
+    shown["size"] = (rgb.shape[1], rgb.shape[0])
+    window.close()
+    window.deleteLater()
+    _settle(app)
+    return shown
+
+
+def _settle(app: QtWidgets.QApplication, ms: int = 200) -> None:
+    """Let pending layout and paint events run (no fixed sleep beyond ``ms`` of processing)."""
+    loop = QtCore.QEventLoop()
+    QtCore.QTimer.singleShot(ms, loop.quit)
+    loop.exec()
+    app.processEvents()
+
+

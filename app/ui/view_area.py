@@ -1,0 +1,249 @@
+"""The view area: one series shown in three linked patient-aligned views (volumes) or one view
+of the image as stored (radiographs), with the shared window/level, crosshair and layers.
+
+Pixels are composed by ``app.viewstate.compose_view``; this class only decides *what* to
+recompose (the scrolled view's pixels; the others only move their crosshair) and renders.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6 import QtCore, QtWidgets
+from PySide6.QtCore import Signal
+
+from app.study.model import Series
+from app.ui.slice_view import SliceView
+from app.viewstate.compose import compose_view
+from app.viewstate.layers import LayerList
+from app.viewstate.planes import ORIENTATIONS, sample_at
+from app.viewstate.state import CrosshairState
+from app.viewstate.windowing import WindowLevel, data_range, initial_window, presets_for
+
+
+class ViewArea(QtWidgets.QWidget):
+    status = Signal(str)  # value under the cursor and its LPS position
+    window_changed = Signal()
+    ruler_toggled = Signal(bool)
+
+    def __init__(self, layers: LayerList, parent=None) -> None:
+        super().__init__(parent)
+        self.layers = layers
+        self.series: Series | None = None
+        self.window: WindowLevel | None = None
+        self.cross: CrosshairState | None = None
+        self.presets: dict[str, tuple[float, float]] = {}
+        self._span = 1.0
+        self.views: dict[str, SliceView] = {}
+        self._dirty_pixels: set[str] = set()
+        self._update_pending = False
+
+        self._layout = QtWidgets.QHBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._splitter = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
+        self._layout.addWidget(self._splitter)
+        self._placeholder = QtWidgets.QLabel(
+            "Open a study: File > Open, drag and drop a file or folder, or give a path on the "
+            "command line."
+        )
+        self._placeholder.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        self._splitter.addWidget(self._placeholder)
+        layers.subscribe(lambda what, layer: self.request_update())
+
+    # ---- series -------------------------------------------------------------------
+    def _make_views(self, names: tuple[str, ...]) -> None:
+        """Volumes: axial large on the left, sagittal over coronal on the right; images: one."""
+        if tuple(self.views) == names:
+            return
+        for view in self.views.values():
+            view.Finalize()
+            view.setParent(None)
+            view.deleteLater()
+        if getattr(self, "_side", None) is not None:
+            self._side.setParent(None)
+            self._side.deleteLater()
+        self._side = None
+        self.views = {}
+        for n, name in enumerate(names):
+            view = SliceView(name)
+            view.window_drag.connect(self._on_window_drag)
+            view.scroll_requested.connect(lambda k, v=name: self.scroll(v, k))
+            view.clicked.connect(lambda x, y, v=name: self._on_click(v, x, y))
+            view.hovered.connect(lambda x, y, v=name: self._on_hover(v, x, y))
+            view.key_action.connect(lambda a, v=name: self._on_key(v, a))
+            if n == 0:
+                self._splitter.addWidget(view)
+            else:
+                if self._side is None:
+                    self._side = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
+                    self._splitter.addWidget(self._side)
+                self._side.addWidget(view)
+            self.views[name] = view
+        for view in self.views.values():
+            view.show()
+            view.Initialize()
+        if self._side is not None:
+            self._splitter.setSizes([0, 1200, 800])
+            self._side.setSizes([500, 500])
+        else:
+            self._splitter.setSizes([0, 2000])
+
+    def set_series(self, series: Series) -> None:
+        self.series = series
+        self._placeholder.hide()
+        self.cross = CrosshairState(series.image)
+        names = tuple(self.cross.planes)
+        self._make_views(names)
+        self.window = initial_window(series)
+        self.presets = presets_for(series)
+        lo, hi = data_range(series)
+        self._span = max(hi - lo, 1.0)
+        volume = not series.image.is_2d
+        for name, view in self.views.items():
+            view.set_plane(self.cross.planes[name], show_letters=volume)
+        self.update_now(set(self.views))
+        for view in self.views.values():
+            view.reset_camera()
+            view.render()
+
+    @property
+    def volume_mode(self) -> bool:
+        return self.series is not None and not self.series.image.is_2d
+
+    # ---- updates ----------------------------------------------------------------
+    def request_update(self, pixels_for: set[str] | None = None) -> None:
+        """Coalesce updates: many mouse events between two paints cost one composition."""
+        self._dirty_pixels |= set(self.views) if pixels_for is None else pixels_for
+        if not self._update_pending:
+            self._update_pending = True
+            QtCore.QTimer.singleShot(0, self.update_now)
+
+    def update_now(self, pixels_for: set[str] | None = None) -> None:
+        self._update_pending = False
+        if pixels_for is not None:
+            self._dirty_pixels |= pixels_for
+        if self.series is None or self.cross is None or self.window is None:
+            return
+        dirty, self._dirty_pixels = self._dirty_pixels, set()
+        layers = list(self.layers)
+        for name, view in self.views.items():
+            plane = self.cross.planes[name]
+            depth = self.cross.depth(name)
+            if name in dirty:
+                view.set_view_image(compose_view(self.series.image, self.window, plane, depth,
+                                                 layers))  # fmt: skip
+            if self.volume_mode:
+                rcd = plane.to_plane(self.cross.point)
+                view.set_crosshair((rcd[1] * plane.spacing[1], rcd[0] * plane.spacing[0]))
+            else:
+                view.set_crosshair(None)
+            n = plane.n_slices
+            title = name.capitalize() if name != "native" else self.series.modality
+            upper = f"{title}  {self.cross.slice_index(name) + 1}/{n}" if n > 1 else title
+            lower = f"W {self.window.width:.0f}  L {self.window.center:.0f}" + (
+                "  inverted" if self.window.invert else ""
+            )
+            view.set_corner_text(upper, lower)
+            view.render()
+
+    # ---- navigation --------------------------------------------------------------
+    def scroll(self, view: str, steps: int) -> None:
+        if self.cross is None:
+            return
+        if self.cross.scroll(view, steps):
+            self._after_move(view)
+
+    def _after_move(self, view: str | None) -> None:
+        """The crosshair moved: the views whose depth changed need new pixels."""
+        self.request_update({view} if view else None)
+
+    def centre_on(self, xyz: np.ndarray) -> None:
+        """Put the crosshair (and so every view's slice) on a world point."""
+        if self.cross is None:
+            return
+        self.cross.set_point(xyz)
+        self.request_update()
+
+    def set_window(self, center: float, width: float) -> None:
+        if self.window is None:
+            return
+        self.window.center, self.window.width = float(center), max(float(width), 1e-6)
+        self.window_changed.emit()
+        self.request_update()
+
+    def apply_preset(self, index_or_name: int | str) -> None:
+        names = list(self.presets)
+        name = names[index_or_name] if isinstance(index_or_name, int) else index_or_name
+        if name in self.presets:
+            self.set_window(*self.presets[name])
+
+    def toggle_invert(self) -> None:
+        if self.window is not None:
+            self.window.invert = not self.window.invert
+            self.window_changed.emit()
+            self.request_update()
+
+    def reset(self) -> None:
+        """Space: fitted zoom/pan, the default window, the crosshair in the centre."""
+        if self.series is None or self.cross is None:
+            return
+        self.window = initial_window(self.series)
+        self.cross.reset()
+        for view in self.views.values():
+            view.reset_camera()
+            view.set_ruler(None, None)
+        self.window_changed.emit()
+        self.request_update()
+
+    def set_ruler_mode(self, on: bool) -> None:
+        for view in self.views.values():
+            view.ruler_mode = on
+        self.ruler_toggled.emit(on)
+
+    # ---- mouse ----------------------------------------------------------------------
+    def _world(self, view: str, x: float, y: float) -> np.ndarray:
+        plane = self.cross.planes[view]
+        return plane.world(y / plane.spacing[0], x / plane.spacing[1], self.cross.depth(view))
+
+    def _on_window_drag(self, dx: float, dy: float) -> None:
+        if self.window is None:
+            return
+        self.window.drag(dx, dy, self._span)
+        self.window_changed.emit()
+        self.request_update()
+
+    def _on_click(self, view: str, x: float, y: float) -> None:
+        if self.cross is None or not self.volume_mode:
+            return
+        self.cross.set_in_plane(view, self._world(view, x, y))
+        self.request_update(set(self.views) - {view})
+
+    def _on_hover(self, view: str, x: float, y: float) -> None:
+        if self.cross is None or self.series is None:
+            return
+        xyz = self._world(view, x, y)
+        value = sample_at(self.series.image, xyz)
+        where = f"({xyz[0]:.1f}, {xyz[1]:.1f}, {xyz[2]:.1f}) mm LPS"
+        if value is None:
+            self.status.emit(f"outside the image  {where}")
+            return
+        unit = " HU" if (self.series.modality or "").upper() == "CT" else ""
+        self.status.emit(f"{value:.0f}{unit}  at {where}")
+
+    def _on_key(self, view: str, action: str) -> None:
+        if action.startswith("preset:"):
+            index = int(action.split(":")[1])
+            if index < len(self.presets):
+                self.apply_preset(index)
+        elif action == "invert":
+            self.toggle_invert()
+        elif action == "reset":
+            self.reset()
+        elif action == "ruler":
+            self.set_ruler_mode(not next(iter(self.views.values())).ruler_mode)
+        elif action in ("home", "end") and self.cross is not None:
+            self.cross.go_to_end(view, last=action == "end")
+            self._after_move(view)
+
+    # ---- capture -------------------------------------------------------------------
+    def capture_views(self) -> dict[str, np.ndarray]:
+        return {name: view.capture() for name, view in self.views.items()}

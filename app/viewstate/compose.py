@@ -1,0 +1,196 @@
+"""Compose one view: the base image through its window plus the visible layers, as RGB pixels and
+vector primitives (box outlines, landmark marks, captions) in plane millimetres.
+
+Plane millimetres: x = column * column spacing, y = row * row spacing, with row 0 at the bottom
+of the screen; this is where the UI places the image, so primitives line up with the pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from app.findings.types import BoxOverlay, HeatmapOverlay, LabelMapOverlay, LandmarkOverlay
+from app.study.geometry import ImageVolume
+from app.viewstate.colormaps import colormap_lut
+from app.viewstate.layers import Layer
+from app.viewstate.planes import PlaneGrid, reslice
+from app.viewstate.windowing import WindowLevel
+
+
+@dataclass
+class Polyline:
+    points: np.ndarray  # (n, 2) plane mm
+    color: tuple[int, int, int]
+    closed: bool = True
+    layer_id: int = 0
+
+
+@dataclass
+class Caption:
+    x: float
+    y: float
+    text: str
+    color: tuple[int, int, int]
+    layer_id: int = 0
+
+
+@dataclass
+class ColorBar:
+    lut: np.ndarray
+    vmin: float
+    vmax: float
+    title: str
+
+
+@dataclass
+class ViewImage:
+    rgb: np.ndarray  # (rows, cols, 3) uint8, row 0 at the bottom
+    lines: list[Polyline] = field(default_factory=list)
+    captions: list[Caption] = field(default_factory=list)
+    colorbar: ColorBar | None = None
+
+
+def base_pixels(
+    base: ImageVolume, window: WindowLevel, plane: PlaneGrid, depth: float
+) -> np.ndarray:
+    """The base image on the plane as grey (or colour) RGB uint8."""
+    rows, cols = plane.shape
+    if base.is_rgb and base.array.dtype == np.uint8:
+        vals, valid = reslice(base, plane, depth, order=1)
+        rgb = np.ascontiguousarray(vals[..., :3])
+        if window.invert:
+            np.subtract(255, rgb, out=rgb)
+    else:
+        vals, valid = reslice(base, plane, depth, order=1)
+        if vals.ndim == 3:
+            vals = vals.mean(axis=-1)
+        grey = window.to_uint8(vals)
+        rgb = np.empty((rows, cols, 3), dtype=np.uint8)
+        rgb[...] = grey[..., np.newaxis]
+    if valid is not None:
+        rgb[~valid] = 0
+    return rgb
+
+
+def _blend_labels(rgb: np.ndarray, layer: Layer, plane: PlaneGrid, depth: float) -> None:
+    image = layer.overlay.image  # type: ignore[attr-defined]
+    labels, _ = reslice(image, plane, depth, order=0, fill=0)
+    mask = labels > 0
+    if not mask.any():
+        return
+    lut = layer.label_lut()
+    values = np.clip(labels[mask], 0, len(lut) - 1).astype(np.intp)
+    colour = lut[values]
+    a = (colour[:, 3:4].astype(np.float32) / 255.0) * np.float32(layer.opacity)
+    under = rgb[mask].astype(np.float32)
+    rgb[mask] = (under + (colour[:, :3] - under) * a).astype(np.uint8)
+
+
+def _blend_heatmap(rgb: np.ndarray, layer: Layer, plane: PlaneGrid, depth: float) -> None:
+    ov: HeatmapOverlay = layer.overlay  # type: ignore[assignment]
+    vals, valid = reslice(ov.image, plane, depth, order=1, fill=np.nan, out_dtype=np.float32)
+    lo, hi = ov.value_range
+    norm = (vals - np.float32(lo)) / np.float32(max(hi - lo, 1e-12))
+    inside = np.isfinite(norm) if valid is None else (valid & np.isfinite(norm))
+    if not inside.any():
+        return
+    idx = np.clip(np.nan_to_num(norm[inside]) * 255.0, 0, 255).astype(np.intp)
+    colour = colormap_lut(ov.colormap)[idx].astype(np.float32)
+    under = rgb[inside].astype(np.float32)
+    a = np.float32(layer.opacity)
+    rgb[inside] = (under + (colour - under) * a).astype(np.uint8)
+
+
+def _plane_xy(plane: PlaneGrid, world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """World points -> ((n, 2) plane mm, (n,) depth)."""
+    rcd = plane.to_plane(world)
+    xy = np.stack([rcd[..., 1] * plane.spacing[1], rcd[..., 0] * plane.spacing[0]], axis=-1)
+    return xy, rcd[..., 2]
+
+
+def _box_primitives(
+    out: ViewImage, layer: Layer, plane: PlaneGrid, depth: float, tol: float
+) -> None:
+    ov: BoxOverlay = layer.overlay  # type: ignore[assignment]
+    ref = layer.box_reference()
+    if ref is None:
+        return
+    box_normal = ref.direction[:, 2] if ref.shape[0] > 1 else np.cross(*ref.direction[:, :2].T)
+    if abs(float(box_normal @ plane.normal)) < 0.9:
+        return  # boxes live in their slice plane; not drawn edge-on in other orientations
+    half_k = 0.5 * ref.spacing[0] if ref.shape[0] > 1 else np.inf
+    for box in ov.boxes:
+        ijk = np.array(
+            [
+                [box.i0, box.j0, box.k],
+                [box.i1, box.j0, box.k],
+                [box.i1, box.j1, box.k],
+                [box.i0, box.j1, box.k],
+            ],
+            dtype=float,
+        )
+        xy, d = _plane_xy(plane, ref.index_to_world(ijk))
+        if np.abs(d - depth).max() > max(half_k, tol):
+            continue
+        out.lines.append(Polyline(xy, ov.color, True, layer.id))
+        text = box.caption or ""
+        if box.score is not None:
+            text = f"{text} {box.score:.2f}".strip()
+        if text:
+            top = xy[np.argmax(xy[:, 1])]
+            out.captions.append(Caption(float(xy[:, 0].min()), float(top[1]), text, ov.color,
+                                        layer.id))  # fmt: skip
+
+
+def _landmark_primitives(
+    out: ViewImage, layer: Layer, plane: PlaneGrid, depth: float, tol: float
+) -> None:
+    ov: LandmarkOverlay = layer.overlay  # type: ignore[assignment]
+    if not ov.landmarks:
+        return
+    pts = np.array([m.position_lps for m in ov.landmarks], dtype=float)
+    xy, d = _plane_xy(plane, pts)
+    arm = 3.0 * max(plane.spacing)  # marker size grows with the pixel size
+    for mark, (x, y), dd in zip(ov.landmarks, xy, d, strict=True):
+        if abs(dd - depth) > tol:
+            continue
+        out.lines.append(
+            Polyline(np.array([[x - arm, y], [x + arm, y]]), ov.color, False, layer.id)
+        )
+        out.lines.append(
+            Polyline(np.array([[x, y - arm], [x, y + arm]]), ov.color, False, layer.id)
+        )
+        text = mark.name if mark.probability is None else f"{mark.name} {mark.probability:.2f}"
+        out.captions.append(Caption(float(x + arm), float(y + arm), text, ov.color, layer.id))
+
+
+def compose_view(
+    base: ImageVolume,
+    window: WindowLevel,
+    plane: PlaneGrid,
+    depth: float,
+    layers: list[Layer],
+) -> ViewImage:
+    """Pixels and primitives of one view; ``layers`` in drawing order (bottom first)."""
+    out = ViewImage(base_pixels(base, window, plane, depth))
+    tol = max(plane.depth_step, 1e-3) * 0.5 + 1e-6
+    if plane.n_slices <= 1:
+        tol = np.inf  # a single-slice image: everything on it is on this plane
+    for layer in layers:
+        if not layer.visible or layer.opacity <= 0:
+            continue
+        ov = layer.overlay
+        if isinstance(ov, LabelMapOverlay) and ov.image is not None:
+            _blend_labels(out.rgb, layer, plane, depth)
+        elif isinstance(ov, HeatmapOverlay) and ov.image is not None:
+            _blend_heatmap(out.rgb, layer, plane, depth)
+            out.colorbar = ColorBar(
+                colormap_lut(ov.colormap), *ov.value_range, ov.label or ov.name
+            )
+        elif isinstance(ov, BoxOverlay):
+            _box_primitives(out, layer, plane, depth, tol)
+        elif isinstance(ov, LandmarkOverlay):
+            _landmark_primitives(out, layer, plane, depth, tol)
+    return out

@@ -1,0 +1,1 @@
+"""calcaneus_msrt"""

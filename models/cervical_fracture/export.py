@@ -1,0 +1,175 @@
+"""Export trained state dicts to ONNX and write ``weights/manifest.json`` (sha256 per file).
+
+    python -m models.cervical_fracture.export --run runs/cervical --out models/cervical_fracture/weights
+
+Stage 1 is exported with its softmax (output: class probabilities), stage 2 with its sigmoid
+(output: fracture probability), so the adapter needs no torch. Both keep fp32: the demo networks
+are 2 MB each, ONNX Runtime's CPU provider has no fast fp16 convolution on x86 (it would cast
+back), and no fp16 converter is among the project's dependencies; ``--fp16`` is therefore not
+offered rather than half-done. The export checks ONNX Runtime against torch before writing the
+manifest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from app.engine.runtime import sha256_of
+from models.cervical_fracture import pipeline as P
+from models.cervical_fracture.networks import ModelConfig, Stage1Config, Stage2Config
+from models.cervical_fracture.networks import build_stage1, build_stage2
+
+MODEL_NAME = "cervical-fracture-2stage-demo"
+MODEL_VERSION = "0.1.0"
+PAPER_REF = (
+    "Two-stage 2.5D CNN + BiLSTM cervical spine fracture detection, RSNA 2022 "
+    "(thesis, section 4.5; metric section 4.1)"
+)
+TOLERANCE = 1e-3  # max abs difference in probabilities, ONNX Runtime vs torch
+
+
+class _Stage1Probs(nn.Module):
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.net(x), dim=1)
+
+
+class _Stage2Probs(nn.Module):
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.net(x))
+
+
+def config_from_json(data: dict) -> ModelConfig:
+    s1 = Stage1Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in data["stage1"].items()})
+    s2 = Stage2Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in data["stage2"].items()})
+    return ModelConfig(s1, s2)
+
+
+def load_networks(run: Path) -> tuple[nn.Module, nn.Module, dict]:
+    meta = json.loads((run / "config.json").read_text())
+    cfg = config_from_json(meta["config"])
+    net1 = build_stage1(cfg.stage1)
+    net1.load_state_dict(torch.load(run / "stage1.pt", weights_only=True))
+    net2 = build_stage2(cfg.stage2)
+    net2.load_state_dict(torch.load(run / "stage2.pt", weights_only=True))
+    return net1.eval(), net2.eval(), meta
+
+
+def export_stage1(net: nn.Module, path: Path, size: int = P.WORK_SIZE) -> None:
+    example = torch.rand(2, 3, size, size)
+    torch.onnx.export(
+        _Stage1Probs(net).eval(),
+        (example,),
+        str(path),
+        input_names=["slices"],
+        output_names=["probs"],
+        dynamic_axes={"slices": {0: "n"}, "probs": {0: "n"}},
+        opset_version=17,
+        dynamo=False,
+    )
+
+
+def export_stage2(net: nn.Module, path: Path, size: int = P.CROP_SIZE) -> None:
+    example = torch.rand(2, P.SEQ_LEN, 3, size, size)
+    torch.onnx.export(
+        _Stage2Probs(net).eval(),
+        (example,),
+        str(path),
+        input_names=["sequence"],
+        output_names=["prob"],
+        dynamic_axes={"sequence": {0: "b"}, "prob": {0: "b"}},
+        opset_version=17,
+        dynamo=False,
+    )
+
+
+def max_difference(onnx_path: Path, module: nn.Module, x: np.ndarray) -> float:
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    with torch.no_grad():
+        want = module(torch.from_numpy(x)).numpy()
+    return float(np.abs(got - want).max())
+
+
+def write_manifest(out: Path, meta: dict, extra: dict | None = None) -> Path:
+    files = {}
+    for name in ("stage1.onnx", "stage2.onnx"):
+        files[name] = {"sha256": sha256_of(out / name), "bytes": (out / name).stat().st_size}
+    trained_on = (
+        f"{len(meta.get('train_studies', []))} synthetic neck CT phantoms "
+        f"(models.cervical_fracture.phantom, seed {meta.get('seed')})"
+        if meta.get("data") == "phantom"
+        else f"RSNA 2022 layout folder {meta.get('data')}"
+    )
+    doc = {
+        "model_name": MODEL_NAME,
+        "version": MODEL_VERSION,
+        "task_id": "cervical-fracture",
+        "paper": PAPER_REF,
+        "trained_on": trained_on,
+        "config_name": meta.get("config_name"),
+        "config": meta.get("config"),
+        "seed": meta.get("seed"),
+        "train_command": meta.get("command"),
+        "preprocessing": {
+            "hu_window": list(P.HU_WINDOW),
+            "slice_mm": P.SLICE_MM,
+            "pixel_mm": P.PIXEL_MM,
+            "work_size": P.WORK_SIZE,
+            "crop_size": P.CROP_SIZE,
+            "seq_slices": P.SEQ_SLICES,
+            "seq_len": P.SEQ_LEN,
+            "slice_share": P.SLICE_SHARE,
+            "top_n": P.TOP_N,
+        },
+        "files": files,
+        **(extra or {}),
+    }
+    path = out / "manifest.json"
+    path.write_text(json.dumps(doc, indent=2))
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Export the cervical pipeline to ONNX")
+    ap.add_argument("--run", type=Path, required=True, help="folder written by train.py")
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "weights")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(2)
+    net1, net2, meta = load_networks(args.run)
+    args.out.mkdir(parents=True, exist_ok=True)
+    export_stage1(net1, args.out / "stage1.onnx")
+    export_stage2(net2, args.out / "stage2.onnx")
+    rng = np.random.default_rng(0)
+    d1 = max_difference(
+        args.out / "stage1.onnx", _Stage1Probs(net1).eval(), rng.random((4, 3, 96, 96), np.float32)
+    )
+    d2 = max_difference(
+        args.out / "stage2.onnx",
+        _Stage2Probs(net2).eval(),
+        rng.random((3, P.SEQ_LEN, 3, P.CROP_SIZE, P.CROP_SIZE), np.float32),
+    )
+    if max(d1, d2) > TOLERANCE:
+        raise SystemExit(f"ONNX differs from torch: stage1 {d1:.2e}, stage2 {d2:.2e}")
+    path = write_manifest(args.out, meta, {"onnx_vs_torch_max_abs_diff": [d1, d2]})
+    print(f"wrote {path} (ONNX vs torch max |diff|: stage1 {d1:.2e}, stage2 {d2:.2e})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,231 @@
+"""Train both stages with one seeded command, on phantoms or on an RSNA 2022 layout folder.
+
+    python -m models.cervical_fracture.train --data phantom --out runs/cervical --seed 0
+    python -m models.cervical_fracture.train --data /data/rsna2022 --out runs/rsna --seed 0
+
+Stage 1 learns 2.5D segmentation from the studies that have a label map; stage 2 learns fracture
+per vertebra from 24-slice crops. Studies without a label map (most of RSNA 2022) get their
+vertebra regions from the trained stage-1 network (pseudo-labels, as the paper does).
+Writes ``stage1.pt`` / ``stage2.pt`` (state dicts; read back with ``weights_only=True``),
+``config.json`` and ``train_log.jsonl`` into ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from monai.losses import DiceCELoss
+
+from models.cervical_fracture import pipeline as P
+from models.cervical_fracture.data import (
+    StudyRecord,
+    VertebraSample,
+    records_from,
+    stage1_study,
+    vertebra_samples,
+)
+from models.cervical_fracture.networks import DEMO, PAPER, ModelConfig, build_stage1, build_stage2
+
+TRAIN_SEED_BASE = 10_000  # phantom seeds for training: base + seed * 1000 + n
+HELDOUT_SEED_BASE = 900_000  # never used for training; evaluation draws from here
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def log(out: Path, **entry) -> None:
+    entry["time"] = round(time.time(), 1)
+    with (out / "train_log.jsonl").open("a") as f:
+        f.write(json.dumps(entry) + "\n")
+    print(json.dumps(entry), flush=True)
+
+
+def _augment_stage1(x: np.ndarray, y: np.ndarray, rng: np.random.Generator):
+    if rng.uniform() < 0.5:  # left-right flip (paper: HorizontalFlip); labels are level names
+        x, y = x[..., ::-1], y[..., ::-1]
+    dj, di = rng.integers(-6, 7, size=2)
+    x = np.roll(x, (dj, di), axis=(-2, -1))
+    y = np.roll(y, (dj, di), axis=(-2, -1))
+    x = x * rng.uniform(0.9, 1.1) + rng.uniform(-0.05, 0.05)
+    x = x + rng.normal(0, rng.uniform(0, 0.02), size=x.shape)
+    return np.ascontiguousarray(x, dtype=np.float32), np.ascontiguousarray(y)
+
+
+def train_stage1(studies, cfg: ModelConfig, iters: int, batch: int, lr: float, rng, out: Path):
+    net = build_stage1(cfg.stage1)
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, iters))
+    loss_fn = DiceCELoss(to_onehot_y=True, softmax=True, include_background=False)
+    inputs = [P.stage1_inputs(s.work.astype(np.float32)).astype(np.float16) for s in studies]
+    # sample slices that show spine three times as often as empty ones
+    weights = []
+    for s in studies:
+        w = np.where((s.labels > 0).any(axis=(1, 2)), 3.0, 1.0)
+        weights.append(w / w.sum())
+    net.train()
+    t0 = time.time()
+    for it in range(iters):
+        xs, ys = [], []
+        for _ in range(batch):
+            n = int(rng.integers(len(studies)))
+            k = int(rng.choice(len(weights[n]), p=weights[n]))
+            x, y = _augment_stage1(inputs[n][k].astype(np.float32), studies[n].labels[k], rng)
+            xs.append(x)
+            ys.append(y)
+        x = torch.from_numpy(np.stack(xs))
+        y = torch.from_numpy(np.stack(ys).astype(np.int64))[:, None]
+        loss = loss_fn(net(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        if it % 50 == 0 or it == iters - 1:
+            log(out, stage=1, iter=it, loss=round(float(loss), 4), elapsed_s=round(time.time() - t0))
+    return net
+
+
+def _augment_stage2(crops: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    x = crops.astype(np.float32)
+    if rng.uniform() < 0.5:
+        x = x[..., ::-1]
+    if rng.uniform() < 0.5:  # studies run head-first or feet-first: order must not matter
+        x = x[::-1]
+    dj, di = rng.integers(-3, 4, size=2)
+    x = np.roll(x, (dj, di), axis=(-2, -1))
+    x = x * rng.uniform(0.9, 1.1) + rng.uniform(-0.04, 0.04)
+    return P.stage2_sequence(np.ascontiguousarray(x))
+
+
+def train_stage2(samples: list[VertebraSample], cfg, iters, batch, lr, rng, out: Path):
+    net = build_stage2(cfg.stage2)
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, iters))
+    targets = np.array([s.target for s in samples])
+    pos = np.nonzero(targets == 1)[0]
+    neg = np.nonzero(targets == 0)[0]
+    net.train()
+    t0 = time.time()
+    for it in range(iters):
+        # balanced batches: fractures are rare; the RSNA weights (2 / 1) then weight the loss
+        n_pos = batch // 2 if len(pos) else 0
+        idx = np.concatenate(
+            [rng.choice(pos, n_pos), rng.choice(neg, batch - n_pos)] if n_pos else [rng.choice(neg, batch)]
+        )
+        x = torch.from_numpy(np.stack([_augment_stage2(samples[i].crops, rng) for i in idx]))
+        y = torch.from_numpy(targets[idx].astype(np.float32))
+        w = torch.where(y > 0.5, 2.0, 1.0)
+        logits = net(x)
+        loss = (w * torch.nn.functional.binary_cross_entropy_with_logits(logits, y, reduction="none")).sum() / w.sum()
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+        opt.step()
+        sched.step()
+        if it % 50 == 0 or it == iters - 1:
+            log(out, stage=2, iter=it, loss=round(float(loss), 4), elapsed_s=round(time.time() - t0))
+    return net
+
+
+@torch.no_grad()
+def predict_work_labels(net, work: np.ndarray, superior_high: bool) -> np.ndarray:
+    """Stage-1 label map on the working grid with a torch network (pseudo-labels)."""
+    net.eval()
+    x = P.stage1_inputs(work.astype(np.float32))
+    probs = []
+    for b in range(0, len(x), 32):
+        probs.append(torch.softmax(net(torch.from_numpy(x[b : b + 32])), dim=1).numpy())
+    return P.labels_from_probs(np.concatenate(probs), superior_high)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", required=True, help="'phantom' or an RSNA 2022 layout folder")
+    ap.add_argument("--out", required=True, type=Path)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--config", choices=("demo", "paper"), default="demo")
+    ap.add_argument("--n-train", type=int, default=100, help="phantoms to generate")
+    ap.add_argument("--phantom-shape", type=int, default=128)
+    ap.add_argument("--fracture-prob", type=float, default=0.7, help="phantoms only")
+    ap.add_argument("--max-fractures", type=int, default=3, help="phantoms only")
+    ap.add_argument("--stage1-iters", type=int, default=1200)
+    ap.add_argument("--stage2-iters", type=int, default=600)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--lr1", type=float, default=3e-3)
+    ap.add_argument("--lr2", type=float, default=1e-3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--max-studies", type=int, default=0, help="RSNA: use at most this many")
+    args = ap.parse_args(argv)
+
+    torch.set_num_threads(args.threads)
+    seed_everything(args.seed)
+    rng = np.random.default_rng(args.seed)
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "train_log.jsonl").unlink(missing_ok=True)
+    cfg = DEMO if args.config == "demo" else PAPER
+    command = "python -m models.cervical_fracture.train " + " ".join(sys.argv[1:] if argv is None else argv)
+
+    seeds = [TRAIN_SEED_BASE + args.seed * 1000 + n for n in range(args.n_train)]
+    t0 = time.time()
+    records: list[StudyRecord] = []
+    opts = {}
+    if args.data == "phantom":
+        opts = dict(
+            shape=args.phantom_shape,
+            fracture_prob=args.fracture_prob,
+            max_fractures=args.max_fractures,
+        )
+    for rec in records_from(args.data, seeds, **opts):
+        records.append(rec)
+        if args.max_studies and len(records) >= args.max_studies:
+            break
+    if not records:
+        raise SystemExit(f"{args.data}: no training studies found")
+    log(out, event="data", studies=len(records), seconds=round(time.time() - t0, 1))
+
+    studies = [s for s in (stage1_study(r) for r in records) if s is not None]
+    if not studies:
+        raise SystemExit(f"{args.data}: no study has a segmentation; stage 1 cannot train")
+    net1 = train_stage1(studies, cfg, args.stage1_iters, args.batch, args.lr1, rng, out)
+    torch.save(net1.state_dict(), out / "stage1.pt")
+
+    samples: list[VertebraSample] = []
+    for rec in records:
+        work_labels = None
+        if rec.labels is None:  # pseudo-labels from stage 1 (paper: infer on all studies)
+            grid = P.make_working_grid(rec.ct)
+            work = P.to_working(rec.ct, grid)
+            work_labels = predict_work_labels(net1, work, P.superior_is_high_k(rec.ct))
+        samples += vertebra_samples(rec, work_labels, rng=rng, jitter=0.05)
+    n_pos = sum(s.target for s in samples)
+    log(out, event="stage2-data", samples=len(samples), positives=n_pos)
+    net2 = train_stage2(samples, cfg, args.stage2_iters, args.batch, args.lr2, rng, out)
+    torch.save(net2.state_dict(), out / "stage2.pt")
+
+    meta = {
+        "config": cfg.to_json(),
+        "config_name": args.config,
+        "seed": args.seed,
+        "data": args.data,
+        "train_studies": [r.uid for r in records],
+        "command": command,
+        "seconds": round(time.time() - t0, 1),
+        "notes": [n for r in records for n in r.notes],
+    }
+    (out / "config.json").write_text(json.dumps(meta, indent=2))
+    log(out, event="done", seconds=meta["seconds"])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,338 @@
+"""Proximal femur AO classification with class activation maps (numpy + ONNX Runtime only).
+
+Per femur (both halves of an AP pelvis, or the one hip of a hip film): the hierarchy fracture ->
+type A/B -> subtype A1..B3 with probabilities, the class activation map of every class (the
+prediction layer's weights on the transition layer's maps, returned by the ONNX graph), boxes
+from the maps (the paper's 60..180 procedure) and the spatial transformer's region of interest,
+all in the radiograph's own geometry.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+from app.engine.adapter import Adapter, InputRejected, InputSpec, StageTimer
+from app.engine.runtime import Manifest, available_device, run_session, session_for
+from app.findings import (
+    DEMO_DISCLAIMER,
+    AnalysisResult,
+    BoxOverlay,
+    Finding,
+    HeatmapOverlay,
+    Provenance,
+)
+from app.findings.types import Box
+from app.study.geometry import ImageVolume
+from app.study.model import Series
+from models.femur_ao.cam import boxes_from_map, cam_to_input, normalise_255
+from models.femur_ao.sides import SideCrop, crop_sides
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+TASK_ID = "femur-ao"
+THRESHOLD = 0.5
+MODEL_FILE = "femur_ao.onnx"
+GROUPS = {
+    "fracture": ("normal", "fracture"),
+    "type": ("normal", "A", "B"),
+    "subtype": ("A1", "A2", "A3", "B1", "B2", "B3"),
+}
+CAM_LABELS = tuple(label for g in GROUPS.values() for label in g)  # the graph's CAM order
+# The maps shown: one per finding label ("normal" is the 3-class head's normal).
+SHOWN_MAPS = {"fracture": 1, "normal": 2, "A": 3, "B": 4, **{s: 5 + n for n, s in enumerate(GROUPS["subtype"])}}
+HEATMAP_MAX_SIDE = 512  # heatmaps are stored on a grid at most this many pixels across
+PHANTOM_MANUFACTURER = "OsteoView phantom generator"
+
+
+class FemurAOAdapter(Adapter):
+    task_id = TASK_ID
+    title = "Proximal femur fracture, AO type (radiograph)"
+    paper = (
+        "Jimenez-Sanchez, Kazi et al., Weakly-supervised localization and classification of "
+        "proximal femur fractures (shared/papers/femur_weakly_supervised.txt)"
+    )
+    labels = ("fracture", "normal", "A", "B", *GROUPS["subtype"])
+    input_spec = InputSpec(
+        modalities=("CR", "DX", "DR", "RG", "SC", "OT", "IMG", "PX"),
+        kinds=("projection", "image"),
+        description="an AP radiograph of the hip or pelvis (one 2-D image)",
+    )
+
+    def __init__(self, weights_dir: Path | None = None) -> None:
+        self.weights_dir = Path(weights_dir) if weights_dir else WEIGHTS_DIR
+        self._manifest: Manifest | None = None
+
+    @property
+    def manifest(self) -> Manifest:
+        if self._manifest is None:
+            self._manifest = Manifest.load(self.weights_dir)
+        return self._manifest
+
+    # ------------------------------------------------------------------------------------
+    def check_input(self, series: Series) -> None:
+        modality = (series.modality or "").upper()
+        if modality in ("CT", "MR", "PT", "NM") or series.kind in ("volume", "labelmap"):
+            raise InputRejected(
+                f"{self.title} needs {self.input_spec.description}; this series is a "
+                f"{modality or 'non-radiograph'} {series.kind} with {series.shape[0]} slice(s). "
+                "Open a hip or pelvis radiograph (CR/DX) instead."
+            )
+        if series.shape[0] != 1:
+            raise InputRejected(
+                f"{self.title} needs one 2-D radiograph; this series has {series.shape[0]} frames."
+            )
+        super().check_input(series)
+        rows, cols = series.shape[1:]
+        if min(rows, cols) < 64:
+            raise InputRejected(
+                f"{self.title} needs a radiograph at least 64 pixels across; this one is {cols}x{rows}."
+            )
+
+    # ------------------------------------------------------------------------------------
+    def run(self, series: Series, progress=None, cancel=None) -> AnalysisResult:
+        self.check_input(series)
+        timer = StageTimer(progress, cancel)
+        data = self.manifest.data
+        input_size = int(data["config"]["input_size"])
+        with timer.stage("weights", 0.0):
+            sess = session_for(self.manifest, MODEL_FILE)
+        with timer.stage("side detection and crops", 0.1):
+            pixels = _bone_bright(series)
+            laterality = str(series.meta.get("laterality", "") or series.meta.get("image_laterality", ""))
+            layout, crops = crop_sides(pixels, input_size, laterality)
+        with timer.stage("inference", 0.3):
+            batch = np.stack([c.pixels for c in crops])[:, None]
+            p_frac, p_type, p_sub, cams, theta = run_session(sess, {"image": batch})
+        with timer.stage("maps and boxes", 0.7):
+            sides = [
+                _side_result(c, p_frac[n], p_type[n], p_sub[n], cams[n], theta[n], input_size)
+                for n, c in enumerate(crops)
+            ]
+            overlays = self._overlays(series, sides)
+        findings = [f for s in sides for f in s["findings"]]
+        real = str(series.meta.get("manufacturer", "")) != PHANTOM_MANUFACTURER
+        m = self.manifest.data
+        prov = Provenance(
+            task_id=TASK_ID,
+            model_name=m.get("model_name", "femur-ao"),
+            model_version=m.get("version", ""),
+            weights_sha256=self.manifest.sha256s(),
+            paper=self.paper,
+            trained_on=m.get("trained_on", "synthetic phantoms"),
+            device=available_device(),
+            disclaimer=DEMO_DISCLAIMER,
+            timings_s=dict(timer.timings),
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+        extra = {
+            "layout": layout.view,
+            "side_detection": layout.how,
+            "model_config": m.get("config", {}).get("name", ""),
+            "threshold": THRESHOLD,
+            "subtype_probabilities": "6-class scenario, conditional on a fracture (as in the paper)",
+            "cam_boxes_from": "CAM of the predicted type (A or B) on sides called fractured",
+            "heatmaps": [o.name for o in overlays if isinstance(o, HeatmapOverlay)],
+            "sides": {s["side"]: _side_extra(s, series) for s in sides},
+            "real_image": real,
+        }
+        return AnalysisResult(
+            task_id=TASK_ID,
+            findings=findings,
+            overlays=overlays,
+            provenance=prov,
+            summary=_summary(sides, layout, real),
+            extra=extra,
+        )
+
+    # ------------------------------------------------------------------------------------
+    def _overlays(self, series: Series, sides: list[dict]) -> list:
+        ref = series.image
+        rows, cols = series.shape[1:]
+        grid, factor = _heatmap_grid(ref)
+        fracture_sides = [s for s in sides if s["p_fracture"] >= THRESHOLD]
+        top = "A" if not fracture_sides else fracture_sides[0]["type_label"]
+        if not fracture_sides:
+            top = "fracture"
+        overlays: list = []
+        for label, idx in SHOWN_MAPS.items():
+            canvas = np.zeros(grid.shape[1:], np.float32)
+            for s in sides:
+                _paste(canvas, s["maps"][idx], s["crop"], factor, (rows, cols))
+            overlays.append(
+                HeatmapOverlay(
+                    name=f"CAM {label}",
+                    image=grid.with_array(canvas[None]),
+                    colormap="jet",
+                    value_range=(0.0, 1.0),
+                    label=label,
+                    visible=label == top,
+                    opacity=0.45,
+                )
+            )
+        cam_boxes = [
+            Box(b["i0"], b["j0"], b["i1"], b["j1"], 0, b["caption"], b["score"])
+            for s in sides
+            for b in s["cam_boxes"]
+        ]
+        overlays.append(BoxOverlay(name="CAM boxes", reference=ref, boxes=cam_boxes, color=(255, 64, 64)))
+        roi = [
+            Box(*s["roi_box"], 0, f"{s['side']} STN region of interest", None) for s in sides
+        ]
+        overlays.append(
+            BoxOverlay(name="STN region of interest", reference=ref, boxes=roi, color=(0, 200, 255))
+        )
+        return overlays
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def _bone_bright(series: Series) -> np.ndarray:
+    arr = np.asarray(series.image.array[0], np.float32)
+    if arr.ndim == 3:  # RGB image: luminance
+        arr = arr[..., :3].mean(-1)
+    if series.invert:  # MONOCHROME1: bone is dark in the stored values
+        arr = float(arr.max()) - arr
+    return arr
+
+
+def _side_result(crop: SideCrop, p_frac, p_type, p_sub, cams, theta, input_size: int) -> dict:
+    side = crop.side
+    # Maps in the network's input grid (NaN outside the STN ROI), un-mirrored to image order.
+    maps = []
+    for k in range(cams.shape[0]):
+        m = cam_to_input(cams[k], theta, input_size)
+        maps.append(m[:, ::-1] if crop.mirrored else m)
+    type_labels = GROUPS["type"]
+    type_label = type_labels[1 + int(np.argmax(p_type[1:]))]  # A or B, the likelier fracture type
+    subtypes = GROUPS["subtype"]
+    findings = [
+        Finding("fracture", float(p_frac[1]), THRESHOLD, "fracture", "", side, f"{side}-roi"),
+    ]
+    for k, label in enumerate(type_labels):
+        findings.append(Finding(label, float(p_type[k]), THRESHOLD, "type", "fracture", side, f"{side}-roi"))
+    for k, label in enumerate(subtypes):
+        findings.append(Finding(label, float(p_sub[k]), THRESHOLD, "subtype", label[0], side, f"{side}-roi"))
+    cam_boxes = []
+    if p_frac[1] >= THRESHOLD:
+        m = maps[CAM_LABELS.index(type_label, 2)]
+        for b in boxes_from_map(m):
+            i0, j0 = crop.to_image(np.array([b.u0]), np.array([b.v0]), input_size)
+            i1, j1 = crop.to_image(np.array([b.u1]), np.array([b.v1]), input_size)
+            cam_boxes.append(
+                {
+                    "i0": float(min(i0[0], i1[0])),
+                    "j0": float(j0[0]),
+                    "i1": float(max(i0[0], i1[0])),
+                    "j1": float(j1[0]),
+                    "caption": f"{side} {type_label} CAM region",
+                    "score": round(b.score, 4),
+                    "label": type_label,
+                }
+            )
+    # STN region of interest: the warped corners of the ROI grid, in image pixels.
+    corners = np.array([[-1, -1, 1], [1, -1, 1], [1, 1, 1], [-1, 1, 1]], float) @ np.asarray(theta, float).T
+    u, v = (corners[:, 0] + 1) * input_size / 2, (corners[:, 1] + 1) * input_size / 2
+    ii, jj = crop.to_image(u, v, input_size)
+    roi_box = (float(ii.min()), float(jj.min()), float(ii.max()), float(jj.max()))
+    return {
+        "side": side,
+        "crop": crop,
+        "p_fracture": float(p_frac[1]),
+        "p_type": {k: float(p_type[n]) for n, k in enumerate(type_labels)},
+        "p_subtype": {k: float(p_sub[n]) for n, k in enumerate(subtypes)},
+        "type_label": type_label,
+        "subtype_label": subtypes[int(np.argmax(p_sub))],
+        "findings": findings,
+        "maps": maps,
+        "cam_boxes": cam_boxes,
+        "roi_box": roi_box,
+        "theta": np.asarray(theta, float).round(5).tolist(),
+    }
+
+
+def _heatmap_grid(ref: ImageVolume) -> tuple[ImageVolume, int]:
+    """A coarser grid over the whole radiograph (factor f in both axes) for the maps."""
+    rows, cols = ref.shape[1:]
+    f = max(1, math.ceil(max(rows, cols) / HEATMAP_MAX_SIDE))
+    shape = (1, math.ceil(rows / f), math.ceil(cols / f))
+    centre = (f - 1) / 2.0
+    origin = ref.index_to_world(np.array([centre, centre, 0.0]))
+    dk, dj, di = ref.spacing
+    grid = ImageVolume(np.zeros(shape, np.float32), (dk, dj * f, di * f), origin, ref.direction.copy())
+    return grid, f
+
+
+def _paste(canvas: np.ndarray, m: np.ndarray, crop: SideCrop, f: int, shape: tuple[int, int]) -> None:
+    """Sample a side's input-grid map (already un-mirrored) onto the coarse image grid."""
+    r0, c0, size = crop.window
+    n = m.shape[0]
+    scale = n / size
+    jr = np.arange(r0 // f, min(canvas.shape[0], math.ceil((r0 + size) / f)))
+    ic = np.arange(c0 // f, min(canvas.shape[1], math.ceil((c0 + size) / f)))
+    rows_img = jr * f + (f - 1) / 2.0
+    cols_img = ic * f + (f - 1) / 2.0
+    v = (rows_img - r0 + 0.5) * scale - 0.5
+    u = (cols_img - c0 + 0.5) * scale - 0.5
+    norm = np.nan_to_num(normalise_255(m) / 255.0, nan=0.0)
+    vv, uu = np.meshgrid(v, u, indexing="ij")
+    vals = ndimage.map_coordinates(norm, [vv, uu], order=1, mode="constant", cval=0.0)
+    inside = (vv >= -0.5) & (vv <= n - 0.5) & (uu >= -0.5) & (uu <= n - 0.5)
+    region = canvas[jr[0] : jr[-1] + 1, ic[0] : ic[-1] + 1]
+    np.maximum(region, np.where(inside, vals, 0.0).astype(np.float32), out=region)
+
+
+def _side_extra(s: dict, series: Series) -> dict:
+    dk, dj, di = series.image.spacing
+
+    def mm(b):
+        return [round(b[0] * di, 2), round(b[1] * dj, 2), round(b[2] * di, 2), round(b[3] * dj, 2)]
+
+    r0, c0, size = s["crop"].window
+    return {
+        "window_px": {"row0": r0, "col0": c0, "size": size},
+        "mirrored_for_network": s["crop"].mirrored,
+        "p_fracture": round(s["p_fracture"], 6),
+        "p_type": {k: round(v, 6) for k, v in s["p_type"].items()},
+        "p_subtype_given_fracture": {k: round(v, 6) for k, v in s["p_subtype"].items()},
+        "stn_theta": s["theta"],
+        "roi_box_px": [round(v, 2) for v in s["roi_box"]],
+        "roi_box_mm": mm(s["roi_box"]),
+        "cam_boxes": [
+            {
+                "label": b["label"],
+                "score": b["score"],
+                "box_px": [round(b[k], 2) for k in ("i0", "j0", "i1", "j1")],
+                "box_mm": mm([b["i0"], b["j0"], b["i1"], b["j1"]]),
+            }
+            for b in s["cam_boxes"]
+        ],
+        "box_units": "px: (column, row) image indices; mm: in-plane from the top-left pixel",
+    }
+
+
+def _summary(sides: list[dict], layout, real: bool) -> str:
+    parts = []
+    for s in sides:
+        if s["p_fracture"] >= THRESHOLD:
+            t = s["type_label"]
+            sub = max((k for k in s["p_subtype"] if k.startswith(t)), key=lambda k: s["p_subtype"][k])
+            parts.append(
+                f"{s['side']}: fracture p={s['p_fracture']:.2f}, type {t} "
+                f"p={s['p_type'][t]:.2f}, subtype {sub} p={s['p_subtype'][sub]:.2f}"
+            )
+        else:
+            parts.append(f"{s['side']}: no fracture (p={s['p_fracture']:.2f})")
+    text = "; ".join(parts)
+    if layout.view == "single":
+        text += f" [single hip, side from {layout.how}]"
+    if real:
+        text += (
+            ". Not a phantom: the demo weights were trained only on synthetic phantoms, "
+            "so on this real radiograph their output means little"
+        )
+    return f"{text}. Demo weights: {DEMO_DISCLAIMER}."

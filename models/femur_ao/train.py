@@ -1,0 +1,219 @@
+"""Train the femur AO model: ``python -m models.femur_ao.train --data phantom|PATH --out DIR --seed N``.
+
+Loss (paper eq. 1, 2, 5, 6): L = (1 - alpha) * L_class + alpha * L_uloc, where L_class is the
+cross-entropy of the prediction layer for the three scenarios (the 6-class one weighted with
+w_c = Z / freq(c), Z making the mean weight 1) and L_uloc the cross-entropy of the STL
+localisation branch; alpha starts small and is complemented (alpha -> 1 - alpha) once the
+validation loss stops improving. The best epoch by validation loss is kept ("tested at minimum
+validation loss"). Held-out metrics are written to ``DIR/metrics.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from models.femur_ao.data import FemurSet, folder_set, phantom_set, targets
+from models.femur_ao.networks import CONFIGS, GROUP_SLICES, build, count_parameters
+
+
+def class_weights(subtype_targets: np.ndarray, n: int = 6) -> torch.Tensor:
+    """w_c = Z / freq(c) over the fracture subtypes, Z so that the weights average to 1."""
+    valid = subtype_targets[subtype_targets >= 0]
+    freq = np.bincount(valid, minlength=n).astype(np.float64) / max(len(valid), 1)
+    w = np.where(freq > 0, 1.0 / np.maximum(freq, 1e-12), 0.0)
+    w = w * (np.count_nonzero(w) / w.sum()) if w.sum() > 0 else np.ones(n)
+    return torch.tensor(w, dtype=torch.float32)
+
+
+def scenario_loss(logits: torch.Tensor, tgt: dict[str, torch.Tensor], w6: torch.Tensor | None):
+    loss = logits.new_zeros(())
+    for group, sl in GROUP_SLICES.items():
+        t = tgt[group]
+        if (t >= 0).any():
+            weight = w6 if group == "subtype" else None
+            loss = loss + F.cross_entropy(logits[:, sl], t, weight=weight, ignore_index=-100)
+    return loss
+
+
+def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Small random zoom, rotation and shift (the paper's augmentation, milder) and gamma."""
+    b = x.shape[0]
+    s = 1.0 + (torch.rand(b, generator=gen) - 0.5) * 0.2
+    a = (torch.rand(b, generator=gen) - 0.5) * math.radians(12)
+    t = (torch.rand(b, 2, generator=gen) - 0.5) * 0.12
+    theta = torch.zeros(b, 2, 3)
+    theta[:, 0, 0], theta[:, 0, 1] = s * torch.cos(a), -s * torch.sin(a)
+    theta[:, 1, 0], theta[:, 1, 1] = s * torch.sin(a), s * torch.cos(a)
+    theta[:, :, 2] = t
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, padding_mode="border", align_corners=False)
+    gain = 1.0 + (torch.rand(b, 1, 1, 1, generator=gen) - 0.5) * 0.3
+    return x * gain + (torch.rand(b, 1, 1, 1, generator=gen) - 0.5) * 0.3
+
+
+def load_data(data: str, input_size: int, seed: int, n_phantoms: int, out: Path, workers: int):
+    """(train, validation, test) sets. Phantoms: disjoint seed ranges; a folder: 70/10/20 split."""
+    if data == "phantom":
+        cache = out / f"phantoms_{input_size}_{seed}_{n_phantoms}.npz"
+        parts = []
+        n_test = max(n_phantoms // 6, 20)
+        for name, seeds in (
+            ("train", range(seed * 100_000, seed * 100_000 + n_phantoms)),
+            ("test", range(seed * 100_000 + 50_000, seed * 100_000 + 50_000 + n_test)),
+        ):
+            path = cache.with_name(cache.stem + f"_{name}.npz")
+            if path.is_file():
+                parts.append(FemurSet.load(path))
+            else:
+                t0 = time.perf_counter()
+                ds = phantom_set(seeds, input_size, workers=workers)
+                ds.save(path)
+                print(f"rendered {len(ds)} {name} femurs in {time.perf_counter() - t0:.0f} s", flush=True)
+                parts.append(ds)
+        train_all, test = parts
+        n_val = len(train_all) // 10
+        return _subset(train_all, slice(n_val, None)), _subset(train_all, slice(0, n_val)), test
+    full = folder_set(Path(data), input_size)
+    order = np.random.default_rng(seed).permutation(len(full))
+    n_test, n_val = int(0.2 * len(full)), int(0.1 * len(full))
+    return (
+        _subset(full, order[n_test + n_val :]),
+        _subset(full, order[n_test : n_test + n_val]),
+        _subset(full, order[:n_test]),
+    )
+
+
+def _subset(ds: FemurSet, idx) -> FemurSet:
+    return FemurSet(ds.x[idx], ds.y[idx], ds.boxes[idx], ds.sides[idx])
+
+
+def evaluate(net, ds: FemurSet, batch: int = 64) -> dict:
+    """Validation loss and raw outputs (probabilities per scenario, CAMs, theta)."""
+    net.eval()
+    outs = {"logits": [], "cams": [], "theta": []}
+    with torch.no_grad():
+        for i in range(0, len(ds), batch):
+            x = torch.from_numpy(ds.x[i : i + batch].astype(np.float32))[:, None]
+            o = net(x)
+            for k in outs:
+                outs[k].append(o[k])
+    logits = torch.cat(outs["logits"])
+    tgt = {k: torch.from_numpy(v) for k, v in targets(ds.y).items()}
+    loss = float(scenario_loss(logits, tgt, None))
+    probs = {g: torch.softmax(logits[:, sl], 1).numpy() for g, sl in GROUP_SLICES.items()}
+    return {
+        "loss": loss,
+        "probs": probs,
+        "cams": torch.cat(outs["cams"]).numpy(),
+        "theta": torch.cat(outs["theta"]).numpy(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", required=True, help="'phantom' or a folder with labels.csv")
+    ap.add_argument("--out", required=True, type=Path)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--config", default="demo", choices=sorted(CONFIGS))
+    ap.add_argument("--pooling", default=None, choices=["avg", "max", "lse"])
+    ap.add_argument("--stn", default=None, choices=["a-stn", "aff-stn", "none"])
+    ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--minutes", type=float, default=25.0, help="wall-time budget for training")
+    ap.add_argument("--phantoms", type=int, default=1500, help="bilateral phantoms to render")
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--alpha", type=float, default=0.4, help="initial STL alpha")
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--workers", type=int, default=2, help="processes rendering phantoms")
+    args = ap.parse_args(argv)
+
+    torch.manual_seed(args.seed)
+    np.random.seed(args.seed)
+    torch.set_num_threads(args.threads)
+    args.out.mkdir(parents=True, exist_ok=True)
+    cfg = CONFIGS[args.config]
+    overrides = {k: v for k, v in (("pooling", args.pooling), ("stn", args.stn)) if v}
+    if overrides:
+        from dataclasses import replace
+
+        cfg = replace(cfg, **overrides)
+    train, val, test = load_data(args.data, cfg.input_size, args.seed, args.phantoms, args.out, args.workers)
+    print(f"femurs: train {len(train)}, validation {len(val)}, test {len(test)}", flush=True)
+
+    net = build(cfg)
+    print(f"{cfg.name}: {count_parameters(net):,} parameters", flush=True)
+    tgt_train = targets(train.y)
+    w6 = class_weights(tgt_train["subtype"])
+    print("6-class weights w_c = Z/freq(c):", [round(float(v), 3) for v in w6], flush=True)
+    loc_params = list(net.localiser.parameters()) if net.localiser is not None else []
+    loc_ids = {id(p) for p in loc_params}
+    groups = [{"params": [p for p in net.parameters() if id(p) not in loc_ids], "lr": args.lr}]
+    if loc_params:  # layer-wise learning rate for the localiser (the paper's remedy for STN)
+        groups.append({"params": loc_params, "lr": args.lr * 0.1})
+    opt = torch.optim.AdamW(groups, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=10, gamma=0.5)
+    gen = torch.Generator().manual_seed(args.seed)
+    alpha, switched, best, stale = args.alpha, False, math.inf, 0
+    history = []
+    t_start = time.perf_counter()
+    x_all = torch.from_numpy(train.x.astype(np.float32))[:, None]
+    t_all = {k: torch.from_numpy(v) for k, v in tgt_train.items()}
+    for epoch in range(args.epochs):
+        net.train()
+        order = torch.randperm(len(train), generator=gen)
+        total, n = 0.0, 0
+        for i in range(0, len(order), args.batch):
+            idx = order[i : i + args.batch]
+            x = augment(x_all[idx], gen)
+            t = {k: v[idx] for k, v in t_all.items()}
+            out = net(x)
+            l_class = scenario_loss(out["logits"], t, w6)
+            l_loc = scenario_loss(out["loc_logits"], t, None)
+            loss = (1 - alpha) * l_class + alpha * l_loc
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(idx)
+            n += len(idx)
+        sched.step()
+        ev = evaluate(net, val)
+        acc = float((ev["probs"]["type"].argmax(1) == targets(val.y)["type"]).mean())
+        elapsed = (time.perf_counter() - t_start) / 60
+        history.append({"epoch": epoch, "train_loss": total / n, "val_loss": ev["loss"], "alpha": alpha})
+        print(
+            f"epoch {epoch:3d} train {total / n:.4f} val {ev['loss']:.4f} 3-class acc {acc:.3f} "
+            f"alpha {alpha:.2f} scale {float(np.mean(ev['theta'][:, 0, 0])):.3f} {elapsed:.1f} min",
+            flush=True,
+        )
+        if ev["loss"] < best - 1e-4:
+            best, stale = ev["loss"], 0
+            torch.save(net.state_dict(), args.out / "best.pt")
+        else:
+            stale += 1
+        if not switched and (stale >= 3 or elapsed > args.minutes * 0.6):
+            alpha, switched, stale = 1 - alpha, True, 0  # the paper's alpha -> 1 - alpha
+            print(f"alpha complemented to {alpha:.2f}", flush=True)
+        if elapsed > args.minutes:
+            print("time budget reached", flush=True)
+            break
+    net.load_state_dict(torch.load(args.out / "best.pt", weights_only=True))
+    from models.femur_ao.metrics import held_out_report
+
+    report = held_out_report(net, test, evaluate(net, test), cfg)
+    report.update({"config": cfg.to_json(), "seed": args.seed, "data": args.data, "history": history})
+    (args.out / "metrics.json").write_text(json.dumps(report, indent=2))
+    (args.out / "config.json").write_text(json.dumps(cfg.to_json(), indent=2))
+    print(json.dumps({k: v for k, v in report.items() if k not in ("history", "config")}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

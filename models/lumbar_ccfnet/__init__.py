@@ -1,0 +1,1 @@
+"""lumbar_ccfnet"""

@@ -1,0 +1,193 @@
+"""``osteoview analyze`` on one study: outputs, report, and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.cli import main
+from app.study.dicom_writer import PatientTags, write_radiograph, write_series
+from tests import fake_tasks
+from tests.fake_tasks import ct_phantom, radiograph_phantom
+
+REPO = Path(__file__).resolve().parents[1]
+PATIENT = PatientTags(name="ROE^RICHARD", patient_id="PID-31", accession="ACC-31")
+
+
+@pytest.fixture(autouse=True)
+def _fake_tasks(monkeypatch):
+    fake_tasks.register(monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def studies(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("studies")
+    write_series(
+        ct_phantom(fracture_in=2), root / "ct", patient=PATIENT, series_description="neck CT"
+    )
+    write_radiograph(radiograph_phantom(), root / "hip.dcm", patient=PATIENT)
+    (root / "notes.txt").write_text("not an image")
+    return root
+
+
+def _one_line_error(capsys, rc: int, *must_contain: str) -> str:
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert rc == 2, captured
+    assert len(lines) == 1, captured.err
+    assert "Traceback" not in captured.err
+    for text in must_contain:
+        assert text in lines[0], (text, lines[0])
+    return lines[0]
+
+
+def test_ct_writes_findings_labelmap_and_report(studies, tmp_path, capsys):
+    out = tmp_path / "out"
+    rc = main(["analyze", str(studies / "ct"), "--task", "fake-ct", "--out", str(out), "--report"])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    doc = json.loads((out / "findings.json").read_text())
+    assert doc["task_id"] == "fake-ct"
+    assert doc["study"]["patient"]["name"] == "ROE^RICHARD"
+    assert {f["label"]: f["call"] for f in doc["findings"]} == {
+        "fracture": "positive",
+        "V1": "negative",
+        "V2": "positive",
+        "V3": "negative",
+    }
+    assert (out / doc["overlays"][0]["file"]).is_file()
+    assert {"load_s", "analysis_s", "write_s", "segment"} <= set(doc["timings_s"])
+    assert (out / "report.pdf").stat().st_size > 10_000
+    assert "V2" in captured.out and "POSITIVE" in captured.out and "findings.json" in captured.out
+    assert captured.err == ""  # no progress noise when stderr is not a terminal
+
+    # Running again into the same folder needs --force.
+    rc = main(["analyze", str(studies / "ct"), "--task", "fake-ct", "--out", str(out)])
+    _one_line_error(capsys, rc, "findings.json", "--force")
+    assert (
+        main(["analyze", str(studies / "ct"), "--task", "fake-ct", "--out", str(out), "--force"])
+        == 0
+    )
+
+
+def test_radiograph_outputs_and_anonymised_report_file(studies, tmp_path, capsys):
+    out, pdf = tmp_path / "xr", tmp_path / "elsewhere" / "hip report.pdf"
+    rc = main(
+        [
+            "analyze",
+            str(studies / "hip.dcm"),
+            "--task",
+            "fake-xr",
+            "--out",
+            str(out),
+            "--report",
+            str(pdf),
+        ]
+        + ["--anonymise", "--page-size", "Letter"]
+    )
+    assert rc == 0, capsys.readouterr().err
+    doc = json.loads((out / "findings.json").read_text())
+    heat, boxes = doc["overlays"]
+    assert np.load(out / heat["npy"], allow_pickle=False).shape == (1, 120, 160)
+    assert (out / heat["png"]).is_file()
+    assert boxes["boxes"][0]["mm"]["width_mm"] > 0
+    assert "ROE" not in (out / "findings.json").read_text()
+    text = subprocess.run(
+        ["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "ROE^RICHARD" not in text and "PID-31" not in text and "fracture" in text
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+    assert "letter" in info
+
+
+def test_series_option_picks_the_series(tmp_path, capsys):
+    folder = tmp_path / "two"
+    for n in (1, 3):  # two series of one study in one folder, fractures in V1 and V3
+        names = [f"s{n}_{k:03d}.dcm" for k in range(30)]
+        write_series(
+            ct_phantom(fracture_in=n),
+            folder,
+            patient=PATIENT,
+            study_uid="1.2.3.99",
+            file_names=names,
+        )
+    uids = _series_uids(folder)
+    assert len(uids) == 2
+    for uid in uids:
+        out = tmp_path / uid
+        assert (
+            main(["analyze", str(folder), "--task", "fake-ct", "--out", str(out), "--series", uid])
+            == 0
+        )
+        doc = json.loads((out / "findings.json").read_text())
+        assert doc["study"]["series_uid"] == uid
+    positives = {
+        uid: [
+            f["label"]
+            for f in json.loads((tmp_path / uid / "findings.json").read_text())["findings"]
+            if f["call"] == "positive"
+        ]
+        for uid in uids
+    }
+    assert sorted(map(tuple, positives.values())) == [("fracture", "V1"), ("fracture", "V3")]
+    rc = main(
+        [
+            "analyze",
+            str(folder),
+            "--task",
+            "fake-ct",
+            "--out",
+            str(tmp_path / "p"),
+            "--series",
+            "9.9.9",
+        ]
+    )
+    _one_line_error(capsys, rc, str(folder), "no series 9.9.9")
+
+
+def _series_uids(folder: Path) -> list[str]:
+    from app.study import load
+
+    return [s.series_uid for s in load(folder).all_series()]
+
+
+@pytest.mark.parametrize(
+    ("target", "task", "expected"),
+    [
+        ("notes.txt", "fake-ct", "notes.txt"),
+        ("hip.dcm", "fake-ct", "needs a CT volume"),
+        ("ct", "fake-xr", "needs a hip radiograph"),
+        ("missing_folder", "fake-ct", "missing_folder"),
+        ("ct", "no-such-task", "unknown task"),
+    ],
+)
+def test_bad_input_is_one_line_naming_the_file(studies, tmp_path, capsys, target, task, expected):
+    rc = main(["analyze", str(studies / target), "--task", task, "--out", str(tmp_path / "o")])
+    line = _one_line_error(capsys, rc, expected)
+    if task != "no-such-task":
+        assert str(studies / target) in line
+    assert not (tmp_path / "o" / "findings.json").exists()
+
+
+def test_bad_input_in_a_real_process(studies, tmp_path):
+    """The installed entry point's behaviour: exit code 2, one stderr line, no traceback."""
+    launcher = (
+        "import sys; from tests.fake_tasks import register_globally; register_globally(); "
+        "from app.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", launcher, "analyze", str(studies / "hip.dcm"), "--task", "fake-ct"]
+        + ["--out", str(tmp_path / "o")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert "hip.dcm" in proc.stderr and "needs a CT volume" in proc.stderr

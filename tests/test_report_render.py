@@ -1,0 +1,127 @@
+"""render_slice: slices in patient orientation, overlays on other grids land where they belong."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.findings.render import render_slice, render_slice_with_frame
+from app.findings.types import Box, BoxOverlay, HeatmapOverlay, LabelMapOverlay
+from app.study.geometry import ImageVolume
+from app.study.model import Series
+from tests.fake_tasks import FakeCTAdapter, ct_phantom
+
+# k runs toward the feet, i toward patient left, j toward posterior (a common axial CT stack).
+FEET_FIRST = np.array([[1.0, 0, 0], [0, 1.0, 0], [0, 0, -1.0]])
+
+
+def _series(vol: ImageVolume, modality="CT") -> Series:
+    return Series("1", modality, "test", vol, kind="volume", window=(500.0, 1000.0))
+
+
+def _marker_volume() -> ImageVolume:
+    """Bright voxels at patient left (+x), anterior (-y) and superior (+z) ends, 30 x 40 x 50."""
+    arr = np.zeros((30, 40, 50), dtype=np.float32)
+    arr[10:20, 15:25, 45:50] = 1000  # i high = left
+    arr[10:20, 0:5, 20:30] = 1000  # j low = anterior
+    arr[0:3, 15:25, 20:30] = 1000  # k low = superior (feet-first stack)
+    return ImageVolume(arr, (2.0, 1.0, 1.0), np.array([-25.0, -20.0, 30.0]), FEET_FIRST)
+
+
+def _bright(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    rows, cols = np.nonzero(rgb[..., 0] > 200)
+    return rows, cols
+
+
+def test_axial_is_radiological_left_on_screen_right_anterior_up():
+    vol = _marker_volume()
+    centre = vol.index_to_world(np.array([25.0, 20.0, 15.0]))
+    rgb = render_slice(_series(vol), [], "axial", centre)
+    h, w = rgb.shape[:2]
+    assert (h, w) == (40, 50)
+    rows, cols = _bright(rgb)
+    left = cols > w * 0.8
+    anterior = rows < h * 0.2
+    assert left.any() and anterior.any()
+    assert not (cols < w * 0.2).any() and not (rows > h * 0.8).any()
+
+
+def test_sagittal_anterior_left_superior_up():
+    vol = _marker_volume()
+    centre = vol.index_to_world(np.array([25.0, 20.0, 15.0]))
+    rgb = render_slice(_series(vol), [], "sagittal", centre)
+    h, w = rgb.shape[:2]
+    assert (h, w) == (60, 40)  # 30 slices of 2 mm at 1 mm pixels; 40 rows of 1 mm
+    rows, cols = _bright(rgb)
+    assert (cols < w * 0.2).any() and (rows < h * 0.15).any()
+    assert not (cols > w * 0.8).any() and not (rows > h * 0.85).any()
+
+
+def _label_pixels(rgb: np.ndarray, colour) -> np.ndarray:
+    return np.all(np.abs(rgb.astype(int) - np.array(colour)) < 90, axis=-1) & (
+        rgb.max(axis=-1) > 60
+    )
+
+
+def test_labelmap_on_a_shifted_grid_lands_in_the_same_place():
+    ct = ct_phantom(fracture_in=2)
+    series = Series("1", "CT", "t", ct, kind="volume")
+    result = FakeCTAdapter().run(series)
+    same = result.overlays[0]
+    # The same labels on a grid padded by 7 voxels at the start of i: origin moves 7 mm to the right.
+    padded = np.pad(same.image.array, ((0, 0), (0, 0), (7, 0)))
+    origin = ct.index_to_world(np.array([-7.0, 0.0, 0.0]))
+    shifted = LabelMapOverlay(
+        name="shifted",
+        image=ImageVolume(padded, ct.spacing, origin, ct.direction),
+        labels=same.labels,
+    )
+    centre = ct.index_to_world(np.array([23.0, 24.0, 15.0]))
+    for plane in ("axial", "sagittal", "coronal"):
+        a = render_slice(series, [same], plane, centre)
+        b = render_slice(series, [shifted], plane, centre)
+        np.testing.assert_array_equal(a, b, err_msg=plane)
+        assert _label_pixels(a, (0, 255, 0)).sum() > 20, plane
+
+
+def test_labelmap_on_a_coarser_grid_overlaps_the_fine_one():
+    ct = ct_phantom(fracture_in=2)
+    series = Series("1", "CT", "t", ct, kind="volume")
+    fine = FakeCTAdapter().run(series).overlays[0]
+    adapter = FakeCTAdapter()
+    adapter.coarse_labelmap = True
+    coarse = adapter.run(series).overlays[0]
+    assert coarse.image.shape != fine.image.shape
+    centre = ct.index_to_world(np.array([23.0, 24.0, 15.0]))
+    a = _label_pixels(render_slice(series, [fine], "axial", centre), (0, 255, 0))
+    b = _label_pixels(render_slice(series, [coarse], "axial", centre), (0, 255, 0))
+    iou = (a & b).sum() / (a | b).sum()
+    assert iou > 0.7, iou
+
+
+def test_radiograph_boxes_and_heatmap_are_drawn_at_their_pixels():
+    img = np.zeros((1, 100, 120), dtype=np.float32)
+    vol = ImageVolume(img, (1.0, 0.3, 0.3), np.array([10.0, 20.0, 0.0]))
+    series = Series("1", "DX", "t", vol, kind="projection", window=(0.5, 1.0))
+    heat = np.zeros_like(img)
+    heat[0, 40:60, 70:90] = 1.0
+    overlays = [
+        HeatmapOverlay(name="h", image=vol.with_array(heat), colormap="jet", opacity=1.0),
+        BoxOverlay(name="b", reference=vol, boxes=[Box(10, 20, 30, 50)], color=(255, 255, 0)),
+    ]
+    rgb, frame = render_slice_with_frame(series, overlays, "native", vol.origin)
+    assert rgb.shape == (100, 120, 3) and frame.plane == "native"
+    assert tuple(rgb[50, 80]) == (128, 0, 0)  # jet at 1.0
+    assert tuple(rgb[50, 20]) == (0, 0, 0)  # inside the box, no heat
+    yellow = np.all(rgb == (255, 255, 0), axis=-1)
+    rows, cols = np.nonzero(yellow)
+    assert rows.min() == pytest.approx(19, abs=1) and rows.max() == pytest.approx(51, abs=1)
+    assert cols.min() == pytest.approx(9, abs=1) and cols.max() == pytest.approx(31, abs=1)
+
+
+def test_large_radiograph_is_reduced_to_max_size():
+    vol = ImageVolume(np.zeros((1, 2000, 1500), dtype=np.float32), (1.0, 0.15, 0.15))
+    rgb = render_slice(
+        Series("1", "DX", "t", vol, kind="projection"), [], "native", vol.origin, max_size=500
+    )
+    assert max(rgb.shape[:2]) <= 500 and rgb.shape[0] > rgb.shape[1]
