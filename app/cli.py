@@ -11,11 +11,9 @@ import argparse
 import importlib
 import sys
 
+from app.errors import CliError
+
 COMMANDS = ("info", "export", "demo", "analyze", "screenshot")
-
-
-class CliError(Exception):
-    """A user-facing error: printed as one line, exit code 2."""
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:

@@ -54,7 +54,15 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     if _xvfb is not None:
-        _xvfb.terminate()
+        # Stop Xvfb only after this process has exited: Qt and VTK still hold display
+        # connections here, and losing the server under them makes Xlib exit(1) the run.
+        subprocess.Popen(
+            ["sh", "-c", f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 0.2; done; "
+                         f"kill {_xvfb.pid}"],  # fmt: skip
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
 
 @pytest.fixture(scope="session")

@@ -259,3 +259,39 @@ def test_hierarchy_ordering_handles_sides_and_dangling_parents():
         ("A", "left", 1),
         ("orphan", "", 0),
     ]
+
+
+def test_key_images_follow_the_result_not_the_task():
+    """Hidden class maps still illustrate positive findings; flagged label-map regions get slices."""
+    from app.report import standard_key_images
+
+    _, xr = _xr()
+    result = FakeXrayAdapter().run(xr)
+    result.overlays[0].visible = False
+    captions = [k.caption for k in standard_key_images(result, xr)]
+    assert captions == [
+        "Image with Boxes from CAM",
+        "CAM fracture explains right fracture p=1.00 (threshold 0.50)",
+    ]
+    assert all(k.rgb.dtype == np.uint8 and k.rgb.ndim == 3 for k in standard_key_images(result, xr))
+
+    _, ct = _ct()
+    result = FakeCTAdapter().run(ct)
+    result.task_id = "a-task-added-later"
+    for f in result.findings:  # region ids may be label values as well as names
+        f.region_id = {"V1": "1", "V2": "2", "V3": "3"}.get(f.label, "")
+    result.finding("V3").probability = 0.8
+    captions = [k.caption for k in standard_key_images(result, ct)]
+    assert [c.split(": ")[1] for c in captions] == [
+        "axial through 2",
+        "sagittal through 2",
+        "axial through 3",
+        "sagittal through 3",
+    ]
+    for f in result.findings:
+        f.probability = 0.0
+    captions = [k.caption for k in standard_key_images(result, ct)]
+    assert captions == [
+        "Vertebrae: axial overview (no region flagged)",
+        "Vertebrae: sagittal overview (no region flagged)",
+    ]

@@ -15,7 +15,6 @@ from pydicom.data import get_testdata_files
 
 from app.study import LoadResult, StudyLoadError, load
 
-
 REPO = Path(__file__).resolve().parents[1]
 REAL_DATA = Path(os.environ.get("OSTEOVIEW_SHARED", REPO.parent / "shared")) / "data" / "real"
 

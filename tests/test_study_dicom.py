@@ -274,3 +274,25 @@ def test_radiograph_spacing_window_and_monochrome1(tmp_path: Path) -> None:
     s = load(path).all_series()[0]
     assert s.spacing_mm == (1.0, 1.0, 1.0)
     assert any("1 mm" in w for w in s.warnings)
+
+
+def test_undecodable_slice_is_listed_and_becomes_an_interpolated_gap(tmp_path: Path) -> None:
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import RLELossless
+
+    vol = _volume(n=7)
+    paths = _write(vol, tmp_path, shuffle=False)
+    for p in paths:  # compressed, so pixels go through pydicom's decoders
+        ds = pydicom.dcmread(p)
+        ds.compress(RLELossless)
+        ds.save_as(p)
+    broken = pydicom.dcmread(paths[3])
+    broken.PixelData = encapsulate([b"\x01\x00\x00\x00" + b"\xff" * 60])
+    broken.save_as(paths[3])
+    result = load(tmp_path)
+    s = _only_volume(result)
+    assert [Path(e.path).name for e in result.errors] == [paths[3].name]
+    assert "could not be decoded" in result.errors[0].reason
+    assert s.shape == vol.shape and any("resampled" in w for w in s.warnings)
+    np.testing.assert_array_equal(s.image.array[2], vol.array[2])
+    np.testing.assert_allclose(s.image.array[3], vol.array[3], atol=1)

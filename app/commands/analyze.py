@@ -32,7 +32,9 @@ def register(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("path", metavar="PATH", help="a study (folder or file) or a folder of studies")
-    p.add_argument("--task", required=True, help="task id, e.g. cervical-fracture or femur-ao")
+    from app.engine.registry import TASKS
+
+    p.add_argument("--task", required=True, help=f"task id: {', '.join(TASKS)}")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument(
         "--report",

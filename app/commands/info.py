@@ -10,11 +10,14 @@ loaded, 2 (with one line on stderr) when nothing could.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import warnings
+from collections.abc import Iterator
 from dataclasses import asdict
+from typing import TextIO
 
 from app.study.model import LoadResult, Series
 
@@ -36,34 +39,56 @@ def register(subparsers) -> None:
 class StderrProgress:
     """Progress on stderr for big loads, only when stderr is a terminal (no noise in logs)."""
 
-    def __init__(self, label: str) -> None:
-        self.label = label
-        self.enabled = sys.stderr.isatty()
+    def __init__(self, label: str, stream: TextIO) -> None:
+        self.label, self.stream = label, stream
+        self.enabled = stream.isatty()
         self.shown = False
 
     def __call__(self, done: int, total: int) -> None:
         if not self.enabled or total < PROGRESS_MIN_TOTAL:
             return
         self.shown = True
-        print(f"\r{self.label}: {100 * done // total:3d}%", end="", file=sys.stderr, flush=True)
+        print(f"\r{self.label}: {100 * done // total:3d}%", end="", file=self.stream, flush=True)
 
     def close(self) -> None:
         if self.shown:
-            print("\r" + " " * (len(self.label) + 6) + "\r", end="", file=sys.stderr, flush=True)
+            blank = "\r" + " " * (len(self.label) + 6) + "\r"
+            print(blank, end="", file=self.stream, flush=True)
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[TextIO]:
+    """Codec libraries (OpenJPEG, GDCM) print to file descriptor 2 on bad input; the loader
+    already reports those files with a reason, so their lines are dropped. Yields a stream on
+    the real stderr for progress."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    real = os.fdopen(os.dup(saved), "w")
+    try:
+        os.dup2(devnull, 2)
+        yield real
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+        real.close()
 
 
 def load_quietly(path: str, label: str) -> LoadResult:
-    """``app.study.load`` with stderr progress, and pydicom's format warnings silenced (the
-    loader reports what matters as series warnings and per-file errors)."""
+    """``app.study.load`` with stderr progress, and pydicom's format warnings and codec chatter
+    silenced (the loader reports what matters as series warnings and per-file errors)."""
     from app.study import load
 
-    progress = StderrProgress(label)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return load(path, progress=progress)
-    finally:
-        progress.close()
+    with _native_stderr_silenced() as real_stderr:
+        progress = StderrProgress(label, real_stderr)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return load(path, progress=progress)
+        finally:
+            progress.close()
 
 
 def series_dict(s: Series) -> dict:

@@ -130,8 +130,8 @@ def analyze_study(
     timings["analysis_s"] = time.perf_counter() - t1
     t2 = time.perf_counter()
     ref = StudyRef.from_series(study, series, str(path))
-    timings["write_s"] = 0.0  # measured below; recorded as the writing of everything but the json
-    findings_path = write_result(result, out_dir, ref, timings, anonymise=options.anonymise)
+    # findings.json records load and analysis time; writing time is only known once it is written.
+    findings_path = write_result(result, out_dir, ref, dict(timings), anonymise=options.anonymise)
     report_path = None
     if options.report is not None:
         from app.report import ReportInput, ReportRun, build_report  # lazy: reportlab
@@ -427,6 +427,11 @@ def run_batch(
             with contextlib.suppress(OSError):
                 staging.rmdir()  # only when empty: another live run may still use it
     if interrupted:
+        done = sum(r.status != "pending" for r in rows)
+        bar.stream.write(
+            f"\ninterrupted after {done} of {len(rows)} studies; {summary_path} lists them. "
+            "Run the same command again to resume.\n"
+        )
         raise KeyboardInterrupt
     return BatchResult(rows, summary_path, interrupted)
 
@@ -438,7 +443,7 @@ def _previous_row(folder: Path, task_id: str) -> SummaryRow | None:
     if doc.get("task_id") != task_id:
         return None
     timings = doc.get("timings_s", {})
-    seconds = sum(timings.get(k) or 0.0 for k in ("load_s", "analysis_s", "write_s")) or None
+    seconds = sum(timings.get(k) or 0.0 for k in ("load_s", "analysis_s")) or None
     return SummaryRow(
         folder.name,
         "ok",

@@ -53,6 +53,21 @@ FORMAT = "osteoview-findings"
 FORMAT_VERSION = 1
 
 
+def software_version() -> str:
+    """``app.__version__``; from the installed metadata when ``app`` was imported as a namespace
+    package (a stale editable install does that outside the repository)."""
+    version = getattr(app, "__version__", None)
+    if version is None:
+        from importlib.metadata import PackageNotFoundError
+        from importlib.metadata import version as dist_version
+
+        try:
+            version = dist_version("osteoview")
+        except PackageNotFoundError:
+            version = "unknown"
+    return version
+
+
 class FindingsFormatError(Exception):
     """findings.json is missing, unreadable or not ours; names the file."""
 
@@ -239,8 +254,10 @@ def write_result(
         common = {"name": ov.name, "visible": bool(ov.visible), "opacity": float(ov.opacity)}
         if isinstance(ov, LabelMapOverlay) and ov.image is not None:
             fname = f"labelmap_{base}.nii.gz"
-            top = int(np.max(ov.image.array)) if ov.image.array.size else 0
-            dtype = np.uint8 if top < 256 else np.uint16 if top < 65536 else np.int32
+            arr = ov.image.array
+            top = int(np.max(arr)) if arr.size else 0
+            low = int(np.min(arr)) if arr.size else 0
+            dtype = np.int32 if low < 0 or top >= 65536 else np.uint8 if top < 256 else np.uint16
             write_nifti(ov.image, out_dir / fname, dtype=dtype)
             os.chmod(out_dir / fname, _FILE_MODE)
             labels = {str(k): [v[0], [int(c) for c in v[1]]] for k, v in ov.labels.items()}
@@ -298,7 +315,7 @@ def write_result(
     doc = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "software": {"name": "OsteoView", "version": app.__version__},
+        "software": {"name": "OsteoView", "version": software_version()},
         "written": datetime.now(UTC).isoformat(timespec="seconds"),
         "task_id": result.task_id,
         "summary": result.summary,

@@ -3,19 +3,21 @@
 - A volume with a label map: the axial and sagittal slice through each flagged region (the
   centroid of the label-map value named by a positive finding's ``region_id``); when nothing is
   flagged, one overview pair through the centre of the label map.
-- A radiograph (one slice): the image with its boxes/landmarks/label maps, and one picture per
-  heatmap that explains a positive finding (or the most probable one when none is positive).
+- A radiograph (one slice): the image with its visible boxes/landmarks/label maps, and one
+  picture per heatmap (shown or hidden by default) that explains a positive finding, or the
+  most probable finding's map when none is positive; each with its colour bar.
 - Anything else: the native slice (and axial/sagittal for a volume) through the middle.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
+from PIL import Image, ImageDraw
 from scipy import ndimage
 
-from app.findings.render import render_slice
+from app.findings.render import apply_colormap, font_of_size, render_slice
 from app.findings.types import (
     AnalysisResult,
     Finding,
@@ -40,19 +42,24 @@ def _label_value(overlay: LabelMapOverlay, region_id: str) -> int | None:
     for value, (name, _) in overlay.labels.items():
         if name == region_id:
             return int(value)
-    if region_id.strip().isdigit() and int(region_id) in overlay.labels:
+    if region_id.strip().isdigit():  # a label value, named in the table or not
         return int(region_id)
     return None
 
 
 def _centroids(image: np.ndarray, values: list[int], volume) -> dict[int, np.ndarray]:
-    """LPS centroid of each label value present in the map (one pass over the array)."""
-    centres = ndimage.center_of_mass(np.ones(image.shape, dtype=np.uint8), image, values)
+    """LPS centroid of each label value present in the map (one pass over the array).
+
+    Big maps are read every second voxel: the centroid moves by well under a voxel.
+    """
+    step = 2 if image.size > 8_000_000 else 1
+    sub = image[::step, ::step, ::step]
+    centres = ndimage.center_of_mass(np.ones(sub.shape, dtype=np.uint8), sub, values)
     out = {}
     for v, c in zip(values, centres, strict=True):
         if c is None or not np.all(np.isfinite(c)):
             continue
-        k, j, i = c
+        k, j, i = (float(x) * step for x in c)
         out[v] = volume.index_to_world(np.array([i, j, k]))
     return out
 
@@ -70,7 +77,7 @@ def standard_key_images(
 ) -> list[KeyImage]:
     overlays = [o for o in result.overlays if o.visible]
     if series.image.is_2d:
-        return _radiograph_images(result, series, overlays, window, max_size)
+        return _radiograph_images(result, series, result.overlays, window, max_size)
     labelmaps = [o for o in overlays if isinstance(o, LabelMapOverlay) and o.image is not None]
     images: list[KeyImage] = []
     for lm in labelmaps:
@@ -92,9 +99,10 @@ def standard_key_images(
                     KeyImage(f"{_finding_caption(f)}: {plane} through {f.region_id}", rgb)
                 )
         if not flagged:
-            mask = arr > 0
+            step = 2 if arr.size > 8_000_000 else 1
+            mask = arr[::step, ::step, ::step] > 0
             if mask.any():
-                k, j, i = (float(np.mean(ax)) for ax in np.nonzero(mask))
+                k, j, i = (float(np.mean(ax)) * step for ax in np.nonzero(mask))
                 centre = lm.image.index_to_world(np.array([i, j, k]))
                 for plane in ("axial", "sagittal"):
                     rgb = render_slice(series, overlays, plane, centre, window, max_size)
@@ -108,8 +116,13 @@ def _radiograph_images(
     result: AnalysisResult, series: Series, overlays: list[Overlay], window, max_size
 ) -> list[KeyImage]:
     centre = series.image.index_to_world(np.array([0.0, 0.0, 0.0]))
-    plain = [o for o in overlays if not isinstance(o, HeatmapOverlay)]
-    heatmaps = [o for o in overlays if isinstance(o, HeatmapOverlay) and o.image is not None]
+    plain = [o for o in overlays if o.visible and not isinstance(o, HeatmapOverlay)]
+    # Every class map may explain a positive finding, shown or hidden in the viewer by default.
+    heatmaps = [
+        replace(o, visible=True)
+        for o in overlays
+        if isinstance(o, HeatmapOverlay) and o.image is not None
+    ]
     images = [
         KeyImage(
             "Image with " + (", ".join(o.name for o in plain) if plain else "no overlay"),
@@ -119,8 +132,28 @@ def _radiograph_images(
     for hm, finding in _heatmaps_to_show(result, heatmaps):
         why = f" explains {_finding_caption(finding)}" if finding else ""
         rgb = render_slice(series, [hm, *plain], "native", centre, window, max_size)
-        images.append(KeyImage(f"{hm.name}{why}", rgb))
+        images.append(KeyImage(f"{hm.name}{why}", with_colour_bar(rgb, hm)))
     return images
+
+
+def with_colour_bar(rgb: np.ndarray, hm: HeatmapOverlay) -> np.ndarray:
+    """The image with the heatmap's colour scale on its right (top = high), values written on it."""
+    h = rgb.shape[0]
+    bar_w, pad = max(12, h // 25), max(4, h // 100)
+    label_w = max(40, h // 8)
+    ramp = np.linspace(1.0, 0.0, h)[:, None].repeat(bar_w, axis=1)
+    lo, hi = hm.value_range
+    bar = apply_colormap(lo + ramp * (hi - lo), hm.colormap, hm.value_range)
+    out = np.zeros((h, rgb.shape[1] + pad + bar_w + label_w, 3), dtype=np.uint8)
+    out[:, : rgb.shape[1]] = rgb
+    out[:, rgb.shape[1] + pad : rgb.shape[1] + pad + bar_w] = bar
+    image = Image.fromarray(out)
+    draw = ImageDraw.Draw(image)
+    font = font_of_size(max(10, h // 30))
+    x = rgb.shape[1] + pad + bar_w + 3
+    draw.text((x, 0), f"{hi:g}", fill=(255, 255, 255), font=font)
+    draw.text((x, h - font.size - 4), f"{lo:g}", fill=(255, 255, 255), font=font)
+    return np.asarray(image).copy()
 
 
 def _heatmaps_to_show(

@@ -35,8 +35,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-import app
-from app.findings.io import StudyRef, atomic_path
+from app.findings.io import StudyRef, atomic_path, software_version
 from app.findings.types import DEMO_DISCLAIMER, AnalysisResult, Finding
 from app.report.key_images import KeyImage, standard_key_images
 from app.study.model import Series
@@ -369,7 +368,7 @@ def build_report(inp: ReportInput, path: Path) -> Path:
         signed = f"Reader: {inp.reader_name} (not signed off)"
     story += [Spacer(1, 0.2 * cm), _p(signed, st["body"])]
 
-    footer = f"OsteoView {app.__version__}"
+    footer = f"OsteoView {software_version()}"
     if disclaimers:
         footer += " \u00b7 " + "; ".join(sorted(disclaimers))
     with atomic_path(path) as tmp:
@@ -382,7 +381,7 @@ def build_report(inp: ReportInput, path: Path) -> Path:
             bottomMargin=2.0 * cm,
             title=inp.title,
             author="OsteoView",
-            creator=f"OsteoView {app.__version__}",
+            creator=f"OsteoView {software_version()}",
         )
         doc.build(story, canvasmaker=_numbered_canvas(footer))
     return path

@@ -63,6 +63,7 @@ WANTED: dict[int, tuple[str, str]] = {
     0x00281051: ("WindowWidth", "DS"),
     0x00281052: ("RescaleIntercept", "DS"),
     0x00281053: ("RescaleSlope", "DS"),
+    0x3004000E: ("DoseGridScaling", "DS"),
 }
 KEYWORDS = tuple(kw for kw, _ in WANTED.values())
 _VR_OF_KEYWORD = {kw: vr for kw, vr in WANTED.values()}
@@ -298,7 +299,9 @@ def read_with_pydicom(path: str) -> RawHeader:
                 v = ds[kw].value
             except Exception:  # noqa: BLE001 - a malformed value is treated as absent
                 continue
-            if _VR_OF_KEYWORD[kw] == "US" and isinstance(v, int):
+            if v is None:
+                values[kw] = ""  # empty element, as the fast walker reports it
+            elif _VR_OF_KEYWORD[kw] == "US" and isinstance(v, int):
                 values[kw] = v
             else:
                 values[kw] = _plain(v)

@@ -19,7 +19,6 @@ import numpy as np
 from app.study import dicom_pixels as px
 from app.study.dicom_headers import (
     NotDicom,
-    NotNative,
     RawHeader,
     parse_native,
     read_with_pydicom,
@@ -126,7 +125,11 @@ def _window(center: object, width: object) -> tuple[float, float] | None:
 def _rescale(values: dict) -> tuple[float, float]:
     slope = _first_float(values.get("RescaleSlope"))
     intercept = _first_float(values.get("RescaleIntercept"))
-    return (slope if slope not in (None, 0.0) else 1.0, intercept or 0.0)
+    slope = slope if slope not in (None, 0.0) else 1.0
+    dose_scaling = _first_float(values.get("DoseGridScaling"))  # RT dose: stored -> Gy
+    if dose_scaling:
+        slope *= dose_scaling
+    return (slope, intercept or 0.0)
 
 
 def _spacing(values: dict) -> tuple[float, float] | None:
@@ -163,7 +166,9 @@ def _sop_name(uid: str) -> str:
 def read_header(path: str) -> RawHeader:
     try:
         return parse_native(path)
-    except NotNative:
+    except (NotDicom, OSError):
+        raise
+    except Exception:  # noqa: BLE001 - NotNative, or a malformed header: pydicom decides
         return read_with_pydicom(path)
 
 
@@ -275,6 +280,17 @@ def _enhanced_frames(header: RawHeader, n_frames: int) -> list[Frame]:
 
 
 # ---------------------------------------------------------------- pixel access
+class FrameReadError(ValueError):
+    """The pixels of one file could not be read; the rest of its series may still load."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path, self.reason = path, reason
+
+
+MAX_BAD_FILES_PER_SERIES = 10
+
+
 class _Decoded:
     """Decodes a file's pixel data once with pydicom; frames are then taken from it."""
 
@@ -288,8 +304,15 @@ class _Decoded:
             import pydicom
 
             self.path, self.array = frame.path, None
-            ds = pydicom.dcmread(frame.path, force=True)
-            arr = _pixel_array(ds, frame.path)
+            try:
+                ds = pydicom.dcmread(frame.path, force=True)
+                arr = _pixel_array(ds, frame.path)
+            except LoadCancelled:
+                raise
+            except ValueError as exc:
+                raise FrameReadError(frame.path, str(exc)) from exc
+            except Exception as exc:  # noqa: BLE001 - any reader failure is this file's
+                raise FrameReadError(frame.path, f"{type(exc).__name__}: {exc}") from exc
             self.ds, self.array = ds, arr
         arr = self.array
         n_frames = _int(frame.values.get("NumberOfFrames"), 1) or 1
@@ -357,7 +380,7 @@ def read_stack(frames: list[Frame], ctx: _Ctx, keep_stored: bool = False) -> np.
     slopes = [f.slope for f in frames]
     intercepts = [f.intercept for f in frames]
     if not keep_stored and _native_ok(frames):
-        return px.read_native_stack(
+        return px.read_native_stack(  # raises NativeReadError naming the file
             [f.path for f in frames],
             [f.header.pixel_offset for f in frames],
             (rows, cols),
@@ -385,7 +408,7 @@ def read_stack(frames: list[Frame], ctx: _Ctx, keep_stored: bool = False) -> np.
     for k, frame in enumerate(frames):
         data = decoder.get(frame)
         if data.shape[:2] != (rows, cols):
-            raise ValueError(f"{frame.path}: frame size {data.shape} differs from {rows}x{cols}")
+            raise FrameReadError(frame.path, f"frame size {data.shape} differs from {rows}x{cols}")
         if color:
             if data.ndim == 2:
                 data = np.repeat(data[..., None], 3, axis=2)
@@ -494,16 +517,28 @@ def _unplaced_stack(frames: list[Frame], uid: str, ctx: _Ctx) -> Series:
 
 
 def _volume(frames: list[Frame], uid: str, ctx: _Ctx, extra: list[str]) -> Series:
-    warnings = list(extra)
+    """A stack of placed frames; files whose pixels fail are listed and the rest re-planned
+    (so a lost slice becomes a gap that is interpolated and warned about, never squeezed)."""
     orientation = frames[0].orientation
-    positions = np.array([f.position for f in frames])
     fallback = (
         _first_float(frames[0].values.get("SpacingBetweenSlices")) or frames[0].thickness or 1.0
     )
-    plan = plan_stack(positions, orientation, fallback)
-    warnings += plan.warnings
-    ordered = [frames[i] for i in plan.order]
-    array = read_stack(ordered, ctx)
+    for _attempt in range(MAX_BAD_FILES_PER_SERIES + 1):
+        warnings = list(extra)
+        positions = np.array([f.position for f in frames])
+        plan = plan_stack(positions, orientation, fallback)
+        warnings += plan.warnings
+        ordered = [frames[i] for i in plan.order]
+        try:
+            array = read_stack(ordered, ctx)
+            break
+        except (FrameReadError, px.NativeReadError) as exc:
+            ctx.errors.append(LoadError(exc.path, exc.reason))
+            frames = [f for f in frames if f.path != exc.path]
+            if not frames:
+                raise ValueError("no slice of this series could be read") from None
+    else:
+        raise ValueError(f"more than {MAX_BAD_FILES_PER_SERIES} unreadable files in this series")
     if plan.grid_t is not None:
         array = resample_slices(array, plan.positions_t, plan.grid_t)
     ps = frames[0].pixel_spacing
@@ -519,7 +554,7 @@ def _volume(frames: list[Frame], uid: str, ctx: _Ctx, extra: list[str]) -> Serie
     return _make_series(ordered, uid, image, kind, warnings)
 
 
-def _labelmap(frames: list[Frame], uid: str, ctx: _Ctx) -> Series:
+def _labelmap(frames: list[Frame], uid: str, ctx: _Ctx) -> Series | None:
     """DICOM SEG: binary/fractional segment frames -> one label map (label = segment number)."""
     placed = [f for f in frames if f.position is not None and f.orientation is not None]
     if not placed:
@@ -535,12 +570,23 @@ def _labelmap(frames: list[Frame], uid: str, ctx: _Ctx) -> Series:
     dtype = np.uint8 if max_label < 256 else np.uint16
     labels = np.zeros((len(plan.order), rows, cols), dtype=dtype)
     decoder = _Decoded()
+    failed: set[str] = set()
     for f in placed:
+        if f.path in failed:
+            continue
         slot = normal_pos.get(tuple(np.round(f.position, 2)))
         if slot is None:  # a duplicate position folded into another slot
             slot = int(np.argmin(np.linalg.norm(positions[plan.order] - f.position, axis=1)))
-        data = decoder.get(f)
+        try:
+            data = decoder.get(f)
+        except FrameReadError as exc:  # one unreadable SEG file: the others still count
+            failed.add(f.path)
+            ctx.errors.append(LoadError(exc.path, exc.reason))
+            continue
         labels[slot][data > 0] = f.segment or 1
+    if len(failed) == len({f.path for f in placed}):
+        return None  # the decode errors are already listed
+    placed = [f for f in placed if f.path not in failed]
     ctx.tick()
     o = placed[0].orientation
     direction = np.column_stack([o[:3], o[3:], plan.step_dir])
@@ -555,18 +601,46 @@ def _labelmap(frames: list[Frame], uid: str, ctx: _Ctx) -> Series:
     return series
 
 
-def _split_key(f: Frame) -> tuple:
-    o = tuple(np.round(f.orientation, 3)) if f.orientation is not None else None
-    ps = tuple(np.round(f.pixel_spacing, 3)) if f.pixel_spacing is not None else None
-    v = f.values
-    return (
-        o,
-        _int(v.get("Rows")),
-        _int(v.get("Columns")),
-        _is_color(f),
-        ps,
-        "LOCALIZER" in _text(v.get("ImageType")).upper(),
+def _cluster_ids(vectors: list[np.ndarray | None], tol: float) -> list[int | None]:
+    """Greedy clustering: vectors within ``tol`` (max abs difference) of a cluster's first
+    member share its id. Unlike rounding, jitter across a rounding boundary does not split."""
+    centres: list[np.ndarray] = []
+    ids: list[int | None] = []
+    for vec in vectors:
+        if vec is None:
+            ids.append(None)
+            continue
+        for n, centre in enumerate(centres):
+            if centre.shape == vec.shape and np.max(np.abs(centre - vec)) <= tol:
+                ids.append(n)
+                break
+        else:
+            centres.append(np.asarray(vec, float))
+            ids.append(len(centres) - 1)
+    return ids
+
+
+def _split_keys(frames: list[Frame]) -> list[tuple]:
+    """Frames of one series with equal keys can share a volume."""
+    orientation = _cluster_ids([f.orientation for f in frames], 1e-3)
+    spacing = _cluster_ids(
+        [np.array(f.pixel_spacing) if f.pixel_spacing else None for f in frames], 1e-3
     )
+    keys = []
+    for f, o, ps in zip(frames, orientation, spacing, strict=True):
+        v = f.values
+        keys.append(
+            (
+                o,
+                _int(v.get("Rows")),
+                _int(v.get("Columns")),
+                _is_color(f),
+                ps,
+                "LOCALIZER" in _text(v.get("ImageType")).upper(),
+                f.position is not None,
+            )
+        )
+    return keys
 
 
 def _split_phases(frames: list[Frame]) -> list[list[Frame]] | None:
@@ -590,14 +664,6 @@ def _split_phases(frames: list[Frame]) -> list[list[Frame]] | None:
 
 def _build_group(uid: str, frames: list[Frame], ctx: _Ctx) -> list[Series]:
     """All series of one SeriesInstanceUID."""
-    if any(f.segment is not None for f in frames) or _text(frames[0].values.get("SOPClassUID")) == (
-        SEG_SOP
-    ):
-        return [_labelmap(frames, uid, ctx)]
-    subgroups: dict[tuple, list[Frame]] = defaultdict(list)
-    for f in frames:
-        subgroups[_split_key(f)].append(f)
-    ordered = sorted(subgroups.items(), key=lambda kv: (kv[0][5], -len(kv[1])))
     results: list[Series] = []
     counter = [0]
 
@@ -605,39 +671,73 @@ def _build_group(uid: str, frames: list[Frame], ctx: _Ctx) -> list[Series]:
         counter[0] += 1
         return uid if counter[0] == 1 else f"{uid}#{counter[0]}"
 
+    def by_file(members: list[Frame]) -> list[list[Frame]]:
+        files: dict[str, list[Frame]] = defaultdict(list)
+        for f in members:
+            files[f.path].append(f)
+        return list(files.values())
+
+    is_seg = _text(frames[0].values.get("SOPClassUID")) == SEG_SOP
+    if is_seg or any(f.segment is not None for f in frames):
+        for seg_frames in by_file(frames):  # each SEG instance is one label map
+            try:
+                labelmap = _labelmap(seg_frames, next_uid(), ctx)
+            except FrameReadError as exc:
+                ctx.errors.append(LoadError(exc.path, exc.reason))
+                continue
+            except (ValueError, StackError) as exc:
+                ctx.errors.append(LoadError(seg_frames[0].path, str(exc)))
+                continue
+            if labelmap is not None:
+                results.append(labelmap)
+        return results
+    subgroups: dict[tuple, list[Frame]] = defaultdict(list)
+    for f, key in zip(frames, _split_keys(frames), strict=True):
+        subgroups[key].append(f)
+    ordered = sorted(subgroups.items(), key=lambda kv: (kv[0][5], -len(kv[1])))
+
+    def singles(members: list[Frame], localizer: bool = False) -> None:
+        """Each single-frame file a projection; each multi-frame file its own frame stack."""
+        for file_frames in by_file(members):
+            try:
+                if len(file_frames) > 1:
+                    results.append(_unplaced_stack(file_frames, next_uid(), ctx))
+                    continue
+                s = _projection(file_frames[0], next_uid(), ctx)
+                if localizer and not any("localizer" in w for w in s.warnings):
+                    s.warnings.append("localizer (scout) image: kept out of the volume")
+                results.append(s)
+            except FrameReadError as exc:
+                ctx.errors.append(LoadError(exc.path, exc.reason))
+            except ValueError as exc:
+                ctx.errors.append(LoadError(file_frames[0].path, str(exc)))
+
     main_orientation = ordered[0][0][0] if ordered else None
     modality = _text(frames[0].values.get("Modality")).upper()
     for key, members in ordered:
         localizer = key[5] or (key[0] != main_orientation and len(members) <= 3)
         placed = all(f.position is not None and f.orientation is not None for f in members)
-        multi_frame_file = len({f.path for f in members}) == 1 and members[0].index is not None
-        if localizer or (modality in PROJECTION_MODALITIES and not multi_frame_file):
-            for f in members:
-                try:
-                    s = _projection(f, next_uid(), ctx)
-                    if localizer and not any("localizer" in w for w in s.warnings):
-                        s.warnings.append("localizer (scout) image: kept out of the volume")
-                    results.append(s)
-                except ValueError as exc:
-                    ctx.errors.append(LoadError(f.path, str(exc)))
+        one_multiframe_file = len({f.path for f in members}) == 1 and members[0].index is not None
+        if localizer or (modality in PROJECTION_MODALITIES and not one_multiframe_file):
+            singles(members, localizer)
             continue
         if not placed:
-            if multi_frame_file:
-                results.append(_unplaced_stack(members, next_uid(), ctx))
-            else:
-                for f in members:
-                    try:
-                        results.append(_projection(f, next_uid(), ctx))
-                    except ValueError as exc:
-                        ctx.errors.append(LoadError(f.path, str(exc)))
+            singles(members)
             continue
         phases = _split_phases(members)
         if phases:
-            note = f"positions repeat: split into {len(phases)} phases/echoes"
-            for part in phases:
-                results.append(_volume(part, next_uid(), ctx, [note]))
+            parts, notes = phases, [f"positions repeat: split into {len(phases)} phases/echoes"]
         else:
-            results.append(_volume(members, next_uid(), ctx, []))
+            parts, notes = [members], []
+        for part in parts:
+            part_uid = next_uid()
+            try:
+                results.append(_volume(part, part_uid, ctx, notes))
+            except LoadCancelled:
+                raise
+            except Exception as exc:  # noqa: BLE001 - one bad stack must not sink the others
+                reason = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+                ctx.errors.append(_series_error(part, part_uid, reason))
     return results
 
 
@@ -663,6 +763,15 @@ def _group_key(header: RawHeader) -> tuple[str, str]:
         series = generate_uid(entropy_srcs=["series", *parts])
         header.values["_uid_note"] = "no SeriesInstanceUID: files grouped by folder and series tags"
     return study, series
+
+
+def _series_error(frames: list[Frame], uid: str, reason: str) -> LoadError:
+    """A whole series failed: name its file (or folder and UID when it has several files)."""
+    paths = sorted({f.path for f in frames})
+    if len(paths) == 1:
+        return LoadError(paths[0], reason)
+    folder = os.path.commonpath(paths)
+    return LoadError(folder, f"series {uid} ({len(paths)} files): {reason}")
 
 
 def load_dicom_files(
@@ -698,16 +807,17 @@ def load_dicom_files(
             series_list = _build_group(series_uid, frames, ctx)
         except LoadCancelled:
             raise
+        except FrameReadError as exc:
+            ctx.errors.append(LoadError(exc.path, exc.reason))
+            continue
         except (ValueError, StackError, OSError) as exc:
-            where = frames[0].path if len({f.path for f in frames}) == 1 else series_uid
-            ctx.errors.append(LoadError(where, str(exc)))
+            ctx.errors.append(_series_error(frames, series_uid, str(exc)))
             continue
         except MemoryError:
-            ctx.errors.append(LoadError(series_uid, "not enough memory for this series"))
+            ctx.errors.append(_series_error(frames, series_uid, "not enough memory"))
             continue
         except Exception as exc:  # noqa: BLE001 - one bad series must not sink the others
-            where = frames[0].path if len({f.path for f in frames}) == 1 else series_uid
-            ctx.errors.append(LoadError(where, f"{type(exc).__name__}: {exc}"))
+            ctx.errors.append(_series_error(frames, series_uid, f"{type(exc).__name__}: {exc}"))
             continue
         v = frames[0].values
         for s in series_list:

@@ -17,6 +17,14 @@ import numpy as np
 INT16_MIN, INT16_MAX = -32768, 32767
 
 
+class NativeReadError(ValueError):
+    """One file's pixel bytes could not be read (changed or truncated since the header pass)."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path, self.reason = path, reason
+
+
 def _is_integral(x: float) -> bool:
     return float(x).is_integer()
 
@@ -44,11 +52,14 @@ def read_native_stack(
     out_float: np.ndarray | None = None
     mask = (1 << bits_stored) - 1 if (not signed and bits_stored < 16) else None
     for k, (path, offset) in enumerate(zip(paths, offsets, strict=True)):
-        with open(path, "rb") as f:
-            f.seek(offset)
-            got = f.readinto(memoryview(raw[k]).cast("B"))
+        try:
+            with open(path, "rb") as f:
+                f.seek(offset)
+                got = f.readinto(memoryview(raw[k]).cast("B"))
+        except OSError as exc:
+            raise NativeReadError(path, f"cannot read pixel data ({exc.strerror or exc})") from exc
         if got != nbytes:
-            raise OSError(f"{path}: truncated pixel data ({got} of {nbytes} bytes)")
+            raise NativeReadError(path, f"truncated pixel data ({got} of {nbytes} bytes)")
         s = stored[k]
         lo, hi = int(s.min()), int(s.max())
         if mask is not None and hi > mask:  # bits above BitsStored (old overlay planes)

@@ -99,6 +99,7 @@ def write_series(
     rescale: tuple[float, float] = (1.0, -1024.0),
     window: tuple[float, float] | None = None,
     file_names: list[str] | None = None,
+    image_type: tuple[str, ...] = ("ORIGINAL", "PRIMARY", "AXIAL"),
 ) -> list[Path]:
     """Write ``volume`` (k, j, i) as one DICOM file per slice; returns the paths in k order.
 
@@ -120,7 +121,7 @@ def write_series(
         ds = _base_dataset(modality, patient, study_uid, series_uid, series_description)
         ds.FrameOfReferenceUID = frame_uid
         ds.InstanceNumber = k + 1
-        ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+        ds.ImageType = list(image_type)
         pos = volume.index_to_world(np.array([0.0, 0.0, float(k)]))
         ds.ImagePositionPatient = [f"{v:.4f}" for v in pos]
         ds.ImageOrientationPatient = [f"{v:.6f}" for v in (*row_dir, *col_dir)]
@@ -149,12 +150,15 @@ def write_radiograph(
     view_position: str = "AP",
     photometric: str = "MONOCHROME2",
     window: tuple[float, float] | None = None,
+    study_uid: str | None = None,
 ) -> Path:
     """Write one 2-D radiograph (uint16 or uint8) with ImagerPixelSpacing (row, column) in mm."""
     patient = patient or PatientTags()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    ds = _base_dataset(modality, patient, generate_uid(), generate_uid(), series_description)
+    ds = _base_dataset(
+        modality, patient, study_uid or generate_uid(), generate_uid(), series_description
+    )
     ds.InstanceNumber = 1
     ds.ImageType = ["ORIGINAL", "PRIMARY"]
     ds.ViewPosition = view_position

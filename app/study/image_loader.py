@@ -103,8 +103,9 @@ def load_nifti_series(path: Path, kind: str | None = None) -> Series:
     path = Path(path)
     try:
         image = read_nifti(path)
-    except ValueError:
-        raise
+    except ValueError as exc:
+        msg = str(exc)
+        raise ValueError(msg.removeprefix(f"{path}: ")) from None
     except Exception as exc:  # noqa: BLE001 - nibabel raises many types for bad files
         raise ValueError(f"not a readable NIfTI file ({type(exc).__name__}: {exc})") from exc
     array = image.array

@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from app.study.dicom_loader import DicomSeries, load_dicom_files, patient_of
+from app.study.dicom_loader import DicomSeries, load_dicom_files
 from app.study.image_loader import (
     is_nifti,
     is_plain_image,
@@ -76,9 +76,7 @@ def _dicomdir_files(path: Path) -> tuple[list[Path], list[LoadError]]:
 
 
 def _is_dicomdir(path: Path) -> bool:
-    if path.name.upper() == "DICOMDIR":
-        return True
-    return False
+    return path.name.upper() == "DICOMDIR"
 
 
 def collect_files(path: Path) -> tuple[list[Path], list[LoadError]]:
@@ -118,6 +116,8 @@ def load(
     ``nifti_kind`` ("volume" or "labelmap") forces how NIfTI files are read; by default integer
     data with few distinct values is a label map.
     """
+    if nifti_kind not in (None, "volume", "labelmap"):
+        raise ValueError(f"nifti_kind must be 'volume' or 'labelmap', not {nifti_kind!r}")
     path = Path(path)
     if not path.exists():
         raise StudyLoadError(str(path), "no such file or folder")
@@ -128,7 +128,7 @@ def load(
     if cancel is not None and cancel():
         raise LoadCancelled("load cancelled")
 
-    others: list[tuple[DicomSeries | None, LoadError | None]] = []
+    others: list[DicomSeries] = []
     dicom_paths: list[str] = []
     for f in files:
         if is_nifti(f) or is_plain_image(f):
@@ -143,14 +143,14 @@ def load(
                 errors.append(LoadError(str(f), str(exc) or type(exc).__name__))
             else:
                 study_uid = uid_for(f.parent, "study")
-                others.append((DicomSeries(study_uid, PatientInfo(), series, (0, str(f))), None))
+                others.append(DicomSeries(study_uid, PatientInfo(), series, (0, str(f))))
             tracker.tick()
             tracker.tick()
         else:
             dicom_paths.append(str(f))
     built, dicom_errors = load_dicom_files(dicom_paths, tracker.tick)
     errors.extend(dicom_errors)
-    built.extend(s for s, _ in others if s is not None)
+    built.extend(others)
     tracker.finish()
 
     studies: dict[str, Study] = {}
@@ -168,4 +168,4 @@ def load(
     return result
 
 
-__all__ = ["load", "collect_files", "patient_of"]
+__all__ = ["collect_files", "load"]

@@ -3,7 +3,7 @@ label names and colours for label maps. It edits the plain ``LayerList``; views 
 
 from __future__ import annotations
 
-from PySide6 import QtWidgets
+from PySide6 import QtCore, QtWidgets
 from PySide6.QtCore import Qt
 
 from app.viewstate.layers import Layer, LayerList
@@ -69,6 +69,7 @@ class LayerPanel(QtWidgets.QWidget):
         super().__init__(parent)
         self.layers = layers
         self.rows: dict[int, LayerRow] = {}
+        self._rebuild_pending = False
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(QtWidgets.QLabel("<b>Layers</b>"))
@@ -79,10 +80,13 @@ class LayerPanel(QtWidgets.QWidget):
     def _on_change(self, what: str, layer: Layer | None) -> None:
         if what == "changed" and layer is not None and layer.id in self.rows:
             self.rows[layer.id].sync()
-        else:
-            self.rebuild()
+        elif not self._rebuild_pending:
+            # a result adds several layers at once: rebuild the rows once, on the next turn
+            self._rebuild_pending = True
+            QtCore.QTimer.singleShot(0, self.rebuild)
 
     def rebuild(self) -> None:
+        self._rebuild_pending = False
         self.list.clear()
         self.rows = {}
         for layer in reversed(list(self.layers)):

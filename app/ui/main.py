@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -68,7 +69,13 @@ class MainWindow(QtWidgets.QMainWindow):
         super().__init__()
         self.setWindowTitle("OsteoView")
         self.setAcceptDrops(True)
-        self.settings = QtCore.QSettings("OsteoView", "OsteoView")
+        # OSTEOVIEW_SETTINGS points tests (and portable installs) at an ini file of their own
+        ini = os.environ.get("OSTEOVIEW_SETTINGS")
+        self.settings = (
+            QtCore.QSettings(ini, QtCore.QSettings.Format.IniFormat)
+            if ini
+            else QtCore.QSettings("OsteoView", "OsteoView")
+        )
         self.layers = LayerList()
         self.load_result: LoadResult | None = None
         self.study_path = ""
@@ -76,7 +83,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.result: AnalysisResult | None = None
         self.load_worker: LoadWorker | None = None
         self.analysis_worker: AnalysisWorker | None = None
-        self._centroids: dict[str, dict] = {}
+        self._loading = False
+        self._analysing = False
 
         self.view_area = ViewArea(self.layers)
         self.setCentralWidget(self.view_area)
@@ -216,7 +224,11 @@ class MainWindow(QtWidgets.QMainWindow):
             ev.acceptProposedAction()
 
     def is_busy(self) -> bool:
-        return any(w is not None and w.isRunning() for w in (self.load_worker, self.analysis_worker))
+        """True from the request until its outcome has been shown (not just the thread's life:
+        the worker's last signal is still queued when its thread ends)."""
+        return self._loading or self._analysing or any(
+            w is not None and w.isRunning() for w in (self.load_worker, self.analysis_worker)
+        )
 
     def open_path(self, path: str) -> None:
         """Load in a worker thread; the window keeps responding, Cancel stops it."""
@@ -230,6 +242,7 @@ class MainWindow(QtWidgets.QMainWindow):
         worker.failed.connect(self._on_load_failed)
         worker.cancelled.connect(lambda: self._end_load(f"Loading cancelled: {path}"))
         self.load_worker = worker
+        self._loading = True
         self.load_progress.setRange(0, 0)
         self.load_progress.setVisible(True)
         self.load_cancel.setVisible(True)
@@ -245,6 +258,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.load_progress.setValue(done)
 
     def _end_load(self, message: str) -> None:
+        self._loading = False
         self.load_progress.setVisible(False)
         self.load_cancel.setVisible(False)
         self.statusBar().showMessage(message, 10000)
@@ -330,6 +344,7 @@ class MainWindow(QtWidgets.QMainWindow):
         worker.failed.connect(lambda msg: self._end_analysis(f"Analysis failed: {msg}"))
         worker.cancelled.connect(lambda: self._end_analysis("Analysis cancelled."))
         self.analysis_worker = worker
+        self._analysing = True
         self.findings.set_running(True, task_id)
         worker.start()
 
@@ -338,11 +353,13 @@ class MainWindow(QtWidgets.QMainWindow):
             self.analysis_worker.cancel()
 
     def _end_analysis(self, message: str) -> None:
+        self._analysing = False
         self.findings.set_running(False)
         self.findings.stage_label.setText("")
         self.findings.show_message(message)
 
     def _on_result(self, result: AnalysisResult, centroids: dict) -> None:
+        self._analysing = False
         self.findings.set_running(False)
         self.findings.stage_label.setText(f"{result.task_id}: done")
         self.apply_result(result, centroids)
@@ -437,8 +454,8 @@ class MainWindow(QtWidgets.QMainWindow):
             if worker is not None and worker.isRunning():
                 worker.cancel()
                 worker.wait(10000)
-        for view in self.view_area.views.values():
-            view.Finalize()
+        self._loading = self._analysing = False
+        self.view_area.shutdown()
         ev.accept()
 
 

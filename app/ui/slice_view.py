@@ -15,7 +15,7 @@ from PySide6.QtCore import Qt, Signal
 from vtkmodules.util.numpy_support import numpy_to_vtk, vtk_to_numpy
 from vtkmodules.vtkCommonCore import vtkLookupTable, vtkPoints, vtkUnsignedCharArray
 from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkImageData, vtkPolyData
-from vtkmodules.vtkRenderingAnnotation import vtkCornerAnnotation, vtkScalarBarActor
+from vtkmodules.vtkRenderingAnnotation import vtkScalarBarActor
 from vtkmodules.vtkRenderingCore import (
     vtkActor,
     vtkImageActor,
@@ -30,7 +30,7 @@ from app.viewstate.compose import ViewImage
 from app.viewstate.planes import PlaneGrid
 
 LETTER_COLOUR = (1.0, 0.85, 0.1)
-CROSSHAIR_COLOUR = (0.2, 0.8, 1.0)
+CROSSHAIR_COLOUR = (0.15, 0.55, 0.75)
 _CLICK_SLOP_PX = 3
 
 
@@ -83,8 +83,12 @@ class SliceView(QVTKRenderWindowInteractor):
         self._ruler: list[np.ndarray] = []
         self._fitted_for: tuple | None = None
         self._user_camera = False
+        self._finalized = False
 
         rw = self.GetRenderWindow()
+        # no multisampling: nothing here needs it, and under software OpenGL 8x MSAA
+        # multiplies the cost of every frame
+        rw.SetMultiSamples(0)
         self.renderer = vtkRenderer()
         self.renderer.SetBackground(0.0, 0.0, 0.0)
         rw.AddRenderer(self.renderer)
@@ -107,7 +111,8 @@ class SliceView(QVTKRenderWindowInteractor):
         self.cross_mapper = vtkPolyDataMapper()
         self.cross_actor = vtkActor()
         self.cross_actor.SetMapper(self.cross_mapper)
-        self.cross_actor.GetProperty().SetOpacity(0.6)
+        # opaque on purpose: any translucent prop adds a translucent pass to every frame
+        self.cross_actor.GetProperty().SetOpacity(1.0)
         self.renderer.AddActor(self.cross_actor)
 
         self.ruler_mapper = vtkPolyDataMapper()
@@ -133,10 +138,15 @@ class SliceView(QVTKRenderWindowInteractor):
             prop.SetVerticalJustification({"top": 2, "bottom": 0}.get(edge, 1))
             self.letters[edge] = actor
 
-        self.corner = vtkCornerAnnotation()
-        self.corner.SetMaximumFontSize(14)
-        self.corner.GetTextProperty().SetColor(0.9, 0.9, 0.9)
-        self.renderer.AddViewProp(self.corner)
+        # two plain text actors, not vtkCornerAnnotation: that one refits its font on every
+        # frame, which costs more than drawing the image under software OpenGL
+        self.corner_upper = self._text_actor(14, (0.9, 0.9, 0.9))
+        self.corner_lower = self._text_actor(14, (0.9, 0.9, 0.9))
+        for actor, y, vj in ((self.corner_upper, 0.985, 2), (self.corner_lower, 0.015, 0)):
+            coord = actor.GetPositionCoordinate()
+            coord.SetCoordinateSystemToNormalizedViewport()
+            coord.SetValue(0.01, y)
+            actor.GetTextProperty().SetVerticalJustification(vj)
 
         self.scalar_bar = vtkScalarBarActor()
         self.scalar_bar.SetNumberOfLabels(3)
@@ -234,8 +244,14 @@ class SliceView(QVTKRenderWindowInteractor):
         self.cross_actor.VisibilityOn()
 
     def set_corner_text(self, upper_left: str, lower_left: str) -> None:
-        self.corner.SetText(2, upper_left)  # 2 = upper left
-        self.corner.SetText(0, lower_left)  # 0 = lower left
+        if self.corner_upper.GetInput() != upper_left:
+            self.corner_upper.SetInput(upper_left)
+        if self.corner_lower.GetInput() != lower_left:
+            self.corner_lower.SetInput(lower_left)
+
+    def set_corner_visible(self, visible: bool) -> None:
+        self.corner_upper.SetVisibility(visible)
+        self.corner_lower.SetVisibility(visible)
 
     # ---- camera -----------------------------------------------------------------
     def reset_camera(self) -> None:
@@ -289,7 +305,13 @@ class SliceView(QVTKRenderWindowInteractor):
         return float(x), float(y)
 
     def render(self) -> None:
-        self.GetRenderWindow().Render()
+        if not self._finalized:
+            self.GetRenderWindow().Render()
+
+    def Finalize(self) -> None:  # noqa: N802 - VTK's name
+        if not self._finalized:
+            self._finalized = True
+            super().Finalize()
 
     # ---- capture ------------------------------------------------------------------
     def capture(self) -> np.ndarray:

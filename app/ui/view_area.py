@@ -36,6 +36,12 @@ class ViewArea(QtWidgets.QWidget):
         self.views: dict[str, SliceView] = {}
         self._dirty_pixels: set[str] = set()
         self._update_pending = False
+        self._to_draw: set[str] = set()
+        self._closed = False
+        # one owned timer (dies with the widget), so no draw can fire after the views are gone
+        self._draw_timer = QtCore.QTimer(self)
+        self._draw_timer.setSingleShot(True)
+        self._draw_timer.timeout.connect(self._draw_next)
 
         self._layout = QtWidgets.QHBoxLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
@@ -111,39 +117,74 @@ class ViewArea(QtWidgets.QWidget):
 
     # ---- updates ----------------------------------------------------------------
     def request_update(self, pixels_for: set[str] | None = None) -> None:
-        """Coalesce updates: many mouse events between two paints cost one composition."""
+        """Coalesce updates: many mouse events between two paints cost one composition.
+
+        Views are then redrawn one per event-loop turn, so a full redraw of three views under
+        software OpenGL never blocks the loop for the time of all three.
+        """
         self._dirty_pixels |= set(self.views) if pixels_for is None else pixels_for
-        if not self._update_pending:
+        self._to_draw = set(self.views)
+        if not self._update_pending and not self._closed:
             self._update_pending = True
-            QtCore.QTimer.singleShot(0, self.update_now)
+            self._draw_timer.start(0)
+
+    def _draw_next(self) -> None:
+        if not self._to_draw or self.series is None or self._closed:
+            self._update_pending = False
+            return
+        # the view whose pixels changed first (it is the one the user is looking at)
+        order = [n for n in self.views if n in self._dirty_pixels] + list(self.views)
+        name = next(n for n in order if n in self._to_draw)
+        self._to_draw.discard(name)
+        self._draw(name)
+        if self._to_draw:
+            # a 1 ms timer, not a posted call: other timers (and input) get their turn first
+            self._draw_timer.start(1)
+        else:
+            self._update_pending = False
 
     def update_now(self, pixels_for: set[str] | None = None) -> None:
-        self._update_pending = False
+        """Redraw every view now (synchronously): screenshots, tests, benchmarks."""
+        self._draw_timer.stop()
         if pixels_for is not None:
             self._dirty_pixels |= pixels_for
-        if self.series is None or self.cross is None or self.window is None:
+        self._to_draw = set()
+        self._update_pending = False
+        for name in self.views:
+            self._draw(name)
+
+    def shutdown(self) -> None:
+        """Stop drawing and release the render windows (the main window is closing)."""
+        self._closed = True
+        self._draw_timer.stop()
+        self._to_draw = set()
+        self._update_pending = False
+        for view in self.views.values():
+            view.Finalize()
+
+    def _draw(self, name: str) -> None:
+        if self._closed or self.series is None or self.cross is None or self.window is None:
             return
-        dirty, self._dirty_pixels = self._dirty_pixels, set()
-        layers = list(self.layers)
-        for name, view in self.views.items():
-            plane = self.cross.planes[name]
-            depth = self.cross.depth(name)
-            if name in dirty:
-                view.set_view_image(compose_view(self.series.image, self.window, plane, depth,
-                                                 layers))  # fmt: skip
-            if self.volume_mode:
-                rcd = plane.to_plane(self.cross.point)
-                view.set_crosshair((rcd[1] * plane.spacing[1], rcd[0] * plane.spacing[0]))
-            else:
-                view.set_crosshair(None)
-            n = plane.n_slices
-            title = name.capitalize() if name != "native" else self.series.modality
-            upper = f"{title}  {self.cross.slice_index(name) + 1}/{n}" if n > 1 else title
-            lower = f"W {self.window.width:.0f}  L {self.window.center:.0f}" + (
-                "  inverted" if self.window.invert else ""
-            )
-            view.set_corner_text(upper, lower)
-            view.render()
+        view = self.views[name]
+        plane = self.cross.planes[name]
+        depth = self.cross.depth(name)
+        if name in self._dirty_pixels:
+            self._dirty_pixels.discard(name)
+            layers = list(self.layers)
+            view.set_view_image(compose_view(self.series.image, self.window, plane, depth, layers))
+        if self.volume_mode:
+            rcd = plane.to_plane(self.cross.point)
+            view.set_crosshair((rcd[1] * plane.spacing[1], rcd[0] * plane.spacing[0]))
+        else:
+            view.set_crosshair(None)
+        n = plane.n_slices
+        title = name.capitalize() if name != "native" else self.series.modality
+        upper = f"{title}  {self.cross.slice_index(name) + 1}/{n}" if n > 1 else title
+        lower = f"W {self.window.width:.0f}  L {self.window.center:.0f}" + (
+            "  inverted" if self.window.invert else ""
+        )
+        view.set_corner_text(upper, lower)
+        view.render()
 
     # ---- navigation --------------------------------------------------------------
     def scroll(self, view: str, steps: int) -> None:

@@ -6,6 +6,7 @@ event loop only receives finished Python objects.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import traceback
@@ -32,6 +33,17 @@ def thumbnail(series: Series, size: int = THUMB) -> np.ndarray:
     small = mid[::step, ::step].astype(np.float32)
     c, w = series.default_window()
     return WindowLevel(c, w, series.invert).to_uint8(small)
+
+
+def lower_thread_priority(niceness: int = 5) -> None:
+    """Make the calling worker thread yield the CPU to the event loop (Linux: per-thread nice).
+
+    Threads it starts (inference pools) inherit the value; elsewhere this is a no-op.
+    """
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+    except (AttributeError, OSError):
+        pass
 
 
 class _Throttle:
@@ -71,6 +83,7 @@ class LoadWorker(QtCore.QThread):
     def run(self) -> None:
         from app.study.model import LoadCancelled, StudyLoadError
 
+        lower_thread_priority()
         try:
             from app.study import load  # the loader lands in app.study (Foundation I)
 
@@ -132,6 +145,7 @@ class AnalysisWorker(QtCore.QThread):
     def run(self) -> None:
         from app.engine.adapter import AnalysisCancelled, InputRejected
 
+        lower_thread_priority()
         try:
             adapter = self.adapter
             if adapter is None:

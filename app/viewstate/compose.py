@@ -59,7 +59,7 @@ def base_pixels(
     rows, cols = plane.shape
     if base.is_rgb and base.array.dtype == np.uint8:
         vals, valid = reslice(base, plane, depth, order=1)
-        rgb = np.ascontiguousarray(vals[..., :3])
+        rgb = np.array(vals[..., :3], dtype=np.uint8, order="C")  # a copy: vals may be a view
         if window.invert:
             np.subtract(255, rgb, out=rgb)
     else:
@@ -77,15 +77,16 @@ def base_pixels(
 def _blend_labels(rgb: np.ndarray, layer: Layer, plane: PlaneGrid, depth: float) -> None:
     image = layer.overlay.image  # type: ignore[attr-defined]
     labels, _ = reslice(image, plane, depth, order=0, fill=0)
-    mask = labels > 0
-    if not mask.any():
+    where = np.flatnonzero(labels)  # labels cover a small part of a slice: work on those only
+    if where.size == 0:
         return
     lut = layer.label_lut()
-    values = np.clip(labels[mask], 0, len(lut) - 1).astype(np.intp)
+    values = np.minimum(labels.reshape(-1)[where], len(lut) - 1).astype(np.intp)
     colour = lut[values]
     a = (colour[:, 3:4].astype(np.float32) / 255.0) * np.float32(layer.opacity)
-    under = rgb[mask].astype(np.float32)
-    rgb[mask] = (under + (colour[:, :3] - under) * a).astype(np.uint8)
+    flat = rgb.reshape(-1, 3)
+    under = flat[where].astype(np.float32)
+    flat[where] = (under + (colour[:, :3] - under) * a).astype(np.uint8)
 
 
 def _blend_heatmap(rgb: np.ndarray, layer: Layer, plane: PlaneGrid, depth: float) -> None:

@@ -175,6 +175,13 @@ def _single_axis(step: np.ndarray) -> int | None:
     return int(np.argmax(nz)) if nz.sum() == 1 else None
 
 
+def _run_slice(idx: np.ndarray) -> slice:
+    """The slice selecting a run of consecutive indices, ascending or descending."""
+    step = 1 if len(idx) == 1 or idx[1] > idx[0] else -1
+    stop = int(idx[-1]) + step
+    return slice(int(idx[0]), None if stop < 0 else stop, step)
+
+
 def reslice(
     volume: ImageVolume,
     plane: PlaneGrid,
@@ -210,6 +217,19 @@ def reslice(
         out_shape = (nrow, ncol) + arr.shape[3:]
         if not (0 <= w < size_ijk[aw]) or not cvalid.any() or not rvalid.any():
             return np.full(out_shape, fill, dtype=dtype), np.zeros((nrow, ncol), bool)
+        unit = abs(abs(dcol[ac]) - 1) < _AXIS_TOL and abs(abs(drow[ar]) - 1) < _AXIS_TOL
+        if unit and cvalid.all() and rvalid.all():
+            # plain strided view: no gather at all (the common case: a layer on the same grid)
+            sl = arr[(slice(None),) * (2 - aw) + (w,)]
+            rem = sorted(2 - n for n in (0, 1, 2) if n != aw)
+            rsl, csl = _run_slice(rows), _run_slice(cols)
+            if rem.index(2 - ar) == 0:
+                out = sl[rsl, csl]
+            else:
+                out = np.swapaxes(sl[csl, rsl], 0, 1)
+            if out_dtype is not None and out.dtype != out_dtype:
+                out = out.astype(out_dtype)
+            return out, None
         np.clip(cols, 0, size_ijk[ac] - 1, out=cols)
         np.clip(rows, 0, size_ijk[ar] - 1, out=rows)
         # array axes are (k, j, i): ijk axis n is array axis 2 - n

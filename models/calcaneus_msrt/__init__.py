@@ -1,1 +1,1 @@
-"""calcaneus_msrt"""
+"""Calcaneus fracture multi-label classification (MSRT paper): phantoms, and later the model."""

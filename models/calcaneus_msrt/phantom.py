@@ -51,8 +51,14 @@ LABEL_COLORS: dict[str, tuple[int, int, int]] = {
     "Tongue Fracture Block": (145, 30, 180),
 }
 BONES: tuple[str, ...] = ("Calcaneus", "Talus", "Tibia", "Fibula", "Navicular", "Cuboid")
-BONE_COLORS = [(200, 200, 90), (90, 160, 220), (150, 220, 150), (220, 150, 150), (200, 130, 220),
-               (130, 220, 220)]
+BONE_COLORS = [
+    (200, 200, 90),
+    (90, 160, 220),
+    (150, 220, 150),
+    (220, 150, 150),
+    (200, 130, 220),
+    (130, 220, 220),
+]
 
 # ---- outlines in the calcaneus frame (mm; x toward the toes, y toward the sole) ----------------
 CALCANEUS = np.array([
@@ -199,7 +205,7 @@ def generate(
     calc_outline = outline(CALCANEUS, 0.5)
     calc_cover = xr.polygon_coverage(grid, calc_outline)
     calc = calc_cover >= 0.5
-    mu_calc = xr.bone_attenuation(calc, grid, 40 * zoom, 1.1 * zoom, rng, trabecular=0.25,
+    mu_calc = xr.bone_attenuation(calc, grid, 40 * zoom, 1.1 * zoom, rng, trabecular=0.14,
                                   coverage=calc_cover)  # fmt: skip
     sust = xr.polygon_mask(grid, place(xr.ellipse_outline((14, -11.5), 7, 3, -8)))
     mu_calc += xr.bone_attenuation(sust & calc, grid, 6 * zoom, 0.8 * zoom, rng)
@@ -377,6 +383,8 @@ def _rough_mask(rng, grid, fine, calc, dilate_mm, shift_mm, drop_prob) -> np.nda
 
 def write_study(sample: CalcaneusSample, out_dir: Path) -> Path:
     """Write the radiograph as DX DICOM plus truth.json (+ label maps); returns ``out_dir``."""
+    import pydicom
+
     from app.findings.truth import write_truth
     from app.study.dicom_writer import PatientTags, write_radiograph
 
@@ -388,11 +396,15 @@ def write_study(sample: CalcaneusSample, out_dir: Path) -> Path:
         study_description="Synthetic lateral calcaneus (phantom, not a patient)",
         body_part="FOOT",
     )
-    write_radiograph(
+    dcm = write_radiograph(
         sample.image, out_dir / "calcaneus_lateral.dcm", sample.pixel_spacing_mm, modality="DX",
         patient=patient, series_description=f"Calcaneus lateral {sample.side}",
         view_position="LL" if sample.side == "left" else "RL", window=sample.window,
     )  # fmt: skip
+    # Toes to the image's right, sole down (the writer is generic: add the orientation).
+    ds = pydicom.dcmread(dcm)
+    ds.PatientOrientation = ["A", "F"]
+    ds.save_as(dcm, enforce_file_format=True)
     present = [n for n in LABELS if sample.labels[n]]
     regions = {n + 1: (name, LABEL_COLORS[name]) for n, name in enumerate(LABELS)}
     write_truth(
@@ -408,10 +420,16 @@ def write_study(sample: CalcaneusSample, out_dir: Path) -> Path:
         source=f"synthetic phantom, seed {sample.seed} (models.calcaneus_msrt.phantom)",
         labelmaps=[
             ("Fracture regions (truth)", sample.volume(sample.fracture_regions), regions),
-            ("Rough fracture mask (input)", sample.volume(sample.rough_mask.astype(np.uint8)),
-             {1: ("Rough fracture mask", (255, 80, 80))}),
-            ("Bones (truth)", sample.volume(sample.bones),
-             {n + 1: (b, BONE_COLORS[n]) for n, b in enumerate(BONES)}),
+            (
+                "Rough fracture mask (input)",
+                sample.volume(sample.rough_mask.astype(np.uint8)),
+                {1: ("Rough fracture mask", (255, 80, 80))},
+            ),
+            (
+                "Bones (truth)",
+                sample.volume(sample.bones),
+                {n + 1: (b, BONE_COLORS[n]) for n, b in enumerate(BONES)},
+            ),
         ],  # fmt: skip
     )
     return out_dir

@@ -22,8 +22,13 @@ from torch import nn
 
 from app.engine.runtime import sha256_of
 from models.cervical_fracture import pipeline as P
-from models.cervical_fracture.networks import ModelConfig, Stage1Config, Stage2Config
-from models.cervical_fracture.networks import build_stage1, build_stage2
+from models.cervical_fracture.networks import (
+    ModelConfig,
+    Stage1Config,
+    Stage2Config,
+    build_stage1,
+    build_stage2,
+)
 
 MODEL_NAME = "cervical-fracture-2stage-demo"
 MODEL_VERSION = "0.1.0"
@@ -53,8 +58,12 @@ class _Stage2Probs(nn.Module):
 
 
 def config_from_json(data: dict) -> ModelConfig:
-    s1 = Stage1Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in data["stage1"].items()})
-    s2 = Stage2Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in data["stage2"].items()})
+    s1 = Stage1Config(
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in data["stage1"].items()}
+    )
+    s2 = Stage2Config(
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in data["stage2"].items()}
+    )
     return ModelConfig(s1, s2)
 
 
@@ -150,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--run", type=Path, required=True, help="folder written by train.py")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "weights")
     args = ap.parse_args(argv)
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)  # see train.py: one thread is faster on the shared machine
     net1, net2, meta = load_networks(args.run)
     args.out.mkdir(parents=True, exist_ok=True)
     export_stage1(net1, args.out / "stage1.onnx")

@@ -24,7 +24,7 @@ from models.cervical_fracture.pipeline import N_CLASSES, SEQ_LEN
 
 @dataclass
 class Stage1Config:
-    features: tuple[int, ...] = (16, 16, 32, 64, 128, 16)
+    features: tuple[int, ...] = (8, 16, 32, 64, 128, 8)
     in_channels: int = 3
     out_channels: int = N_CLASSES
 
@@ -107,9 +107,7 @@ class FractureSequenceNet(nn.Module):
         enc_dim = cfg.block_inplanes[-1] * expansion
         self.project = nn.Linear(enc_dim, cfg.feature_dim)
         self.dropout = nn.Dropout(cfg.dropout)
-        self.lstm = nn.LSTM(
-            cfg.feature_dim, cfg.lstm_hidden, batch_first=True, bidirectional=True
-        )
+        self.lstm = nn.LSTM(cfg.feature_dim, cfg.lstm_hidden, batch_first=True, bidirectional=True)
         self.attention = MLPAttention(2 * cfg.lstm_hidden)
         self.head = nn.Linear(2 * cfg.lstm_hidden, 1)
 

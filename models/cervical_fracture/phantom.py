@@ -84,16 +84,12 @@ def _box(u, v, w, c, half):
     du = np.abs(u - c[0]) - half[0]
     dv = np.abs(v - c[1]) - half[1]
     dw = np.abs(w - c[2]) - half[2]
-    outside = np.sqrt(
-        np.maximum(du, 0) ** 2 + np.maximum(dv, 0) ** 2 + np.maximum(dw, 0) ** 2
-    )
+    outside = np.sqrt(np.maximum(du, 0) ** 2 + np.maximum(dv, 0) ** 2 + np.maximum(dw, 0) ** 2)
     return outside + np.minimum(np.maximum(np.maximum(du, dv), dw), 0)
 
 
 def _ring(u, v, w, cu, cv, cw, outer, inner, half):
-    d = np.maximum(
-        _ellipse(u, v, cu, cv, *outer), -_ellipse(u, v, cu, cv, *inner)
-    )
+    d = np.maximum(_ellipse(u, v, cu, cv, *outer), -_ellipse(u, v, cu, cv, *inner))
     return np.maximum(d, _slab(w, cw, half))
 
 
@@ -320,9 +316,15 @@ def generate(seed: int, **options) -> CervicalSample:
         larynx = (w < c3.center[2]) & (w > c6.center[2])
         airway = _ellipse(u, v, 0, air_v, 9, 7) < 0
         trachea = (w <= c6.center[2]) & (_ellipse(u, v, 0, air_v - 2, 8, 7.5) < 0)
-        thyroid = larynx & (w > c6.center[2] + 4) & (
-            _ring(u, v, w, 0, air_v, (c4.center[2] + c6.center[2]) / 2, (15, 12), (12.5, 9.5), 12)
-            < 0
+        thyroid = (
+            larynx
+            & (w > c6.center[2] + 4)
+            & (
+                _ring(
+                    u, v, w, 0, air_v, (c4.center[2] + c6.center[2]) / 2, (15, 12), (12.5, 9.5), 12
+                )
+                < 0
+            )
         )
         thyroid &= v < air_v + 4
         block[thyroid] = 180.0
@@ -342,8 +344,10 @@ def generate(seed: int, **options) -> CervicalSample:
         block[clav] = 900.0
         # skull base: a tilted occipital plate with the foramen magnum, labelled other spine
         plate_w = skull_w + 0.18 * (v - c1.center[1])
-        plate = (w > plate_w) & (w < plate_w + rng.uniform(6, 9)) & (
-            _ellipse(u, v, 0, c1.center[1] + 8, 48, 52) < 0
+        plate = (
+            (w > plate_w)
+            & (w < plate_w + rng.uniform(6, 9))
+            & (_ellipse(u, v, 0, c1.center[1] + 8, 48, 52) < 0)
         )
         plate &= _ellipse(u, v, 0, c1.center[1] + 9, 14, 17) > 0
         condyles = _ellipsoid(np.abs(u), v, w, (14, c1.center[1] + 2, skull_w + 1), (7, 9, 5)) < 0

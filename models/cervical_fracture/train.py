@@ -50,6 +50,15 @@ def log(out: Path, **entry) -> None:
     print(json.dumps(entry), flush=True)
 
 
+def _cosine_lr(opt, base: float, it: int, iters: int, elapsed: float, minutes: float) -> None:
+    """Cosine annealing over whichever budget (iterations or minutes) runs out first."""
+    frac = (it + 1) / max(1, iters)
+    if minutes:
+        frac = max(frac, elapsed / (60 * minutes))
+    for g in opt.param_groups:
+        g["lr"] = base * 0.5 * (1 + np.cos(np.pi * min(1.0, frac)))
+
+
 def _augment_stage1(x: np.ndarray, y: np.ndarray, rng: np.random.Generator):
     if rng.uniform() < 0.5:  # left-right flip (paper: HorizontalFlip); labels are level names
         x, y = x[..., ::-1], y[..., ::-1]
@@ -61,10 +70,11 @@ def _augment_stage1(x: np.ndarray, y: np.ndarray, rng: np.random.Generator):
     return np.ascontiguousarray(x, dtype=np.float32), np.ascontiguousarray(y)
 
 
-def train_stage1(studies, cfg: ModelConfig, iters: int, batch: int, lr: float, rng, out: Path):
+def train_stage1(
+    studies, cfg: ModelConfig, iters: int, batch: int, lr: float, rng, out: Path, minutes: float = 0
+):
     net = build_stage1(cfg.stage1)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, iters))
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True, include_background=False)
     inputs = [P.stage1_inputs(s.work.astype(np.float32)).astype(np.float16) for s in studies]
     # sample slices that show spine three times as often as empty ones
@@ -88,10 +98,15 @@ def train_stage1(studies, cfg: ModelConfig, iters: int, batch: int, lr: float, r
         opt.zero_grad()
         loss.backward()
         opt.step()
-        sched.step()
-        if it % 50 == 0 or it == iters - 1:
-            log(out, stage=1, iter=it, loss=round(float(loss), 4), elapsed_s=round(time.time() - t0))
-    return net
+        _cosine_lr(opt, lr, it, iters, time.time() - t0, minutes)
+        last = it == iters - 1 or (minutes and time.time() - t0 > 60 * minutes)
+        if it % 25 == 0 or last:
+            log(
+                out, stage=1, iter=it, loss=round(loss.item(), 4), elapsed_s=round(time.time() - t0)
+            )
+        if last:
+            break
+    return net, it + 1
 
 
 def _augment_stage2(crops: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -106,10 +121,9 @@ def _augment_stage2(crops: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return P.stage2_sequence(np.ascontiguousarray(x))
 
 
-def train_stage2(samples: list[VertebraSample], cfg, iters, batch, lr, rng, out: Path):
+def train_stage2(samples: list[VertebraSample], cfg, iters, batch, lr, rng, out: Path, minutes=0.0):
     net = build_stage2(cfg.stage2)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, iters))
     targets = np.array([s.target for s in samples])
     pos = np.nonzero(targets == 1)[0]
     neg = np.nonzero(targets == 0)[0]
@@ -119,21 +133,30 @@ def train_stage2(samples: list[VertebraSample], cfg, iters, batch, lr, rng, out:
         # balanced batches: fractures are rare; the RSNA weights (2 / 1) then weight the loss
         n_pos = batch // 2 if len(pos) else 0
         idx = np.concatenate(
-            [rng.choice(pos, n_pos), rng.choice(neg, batch - n_pos)] if n_pos else [rng.choice(neg, batch)]
+            [rng.choice(pos, n_pos), rng.choice(neg, batch - n_pos)]
+            if n_pos
+            else [rng.choice(neg, batch)]
         )
         x = torch.from_numpy(np.stack([_augment_stage2(samples[i].crops, rng) for i in idx]))
         y = torch.from_numpy(targets[idx].astype(np.float32))
         w = torch.where(y > 0.5, 2.0, 1.0)
         logits = net(x)
-        loss = (w * torch.nn.functional.binary_cross_entropy_with_logits(logits, y, reduction="none")).sum() / w.sum()
+        loss = (
+            w * torch.nn.functional.binary_cross_entropy_with_logits(logits, y, reduction="none")
+        ).sum() / w.sum()
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
         opt.step()
-        sched.step()
-        if it % 50 == 0 or it == iters - 1:
-            log(out, stage=2, iter=it, loss=round(float(loss), 4), elapsed_s=round(time.time() - t0))
-    return net
+        _cosine_lr(opt, lr, it, iters, time.time() - t0, minutes)
+        last = it == iters - 1 or (minutes and time.time() - t0 > 60 * minutes)
+        if it % 25 == 0 or last:
+            log(
+                out, stage=2, iter=it, loss=round(loss.item(), 4), elapsed_s=round(time.time() - t0)
+            )
+        if last:
+            break
+    return net, it + 1
 
 
 @torch.no_grad()
@@ -159,10 +182,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-fractures", type=int, default=3, help="phantoms only")
     ap.add_argument("--stage1-iters", type=int, default=1200)
     ap.add_argument("--stage2-iters", type=int, default=600)
+    ap.add_argument(
+        "--stage1-minutes", type=float, default=0, help="stop stage 1 after (0: no limit)"
+    )
+    ap.add_argument(
+        "--stage2-minutes", type=float, default=0, help="stop stage 2 after (0: no limit)"
+    )
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr1", type=float, default=3e-3)
     ap.add_argument("--lr2", type=float, default=1e-3)
-    ap.add_argument("--threads", type=int, default=2)
+    # one thread: on a shared 2-core machine two OpenMP threads ran 6x slower than one
+    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--max-studies", type=int, default=0, help="RSNA: use at most this many")
     args = ap.parse_args(argv)
 
@@ -173,7 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "train_log.jsonl").unlink(missing_ok=True)
     cfg = DEMO if args.config == "demo" else PAPER
-    command = "python -m models.cervical_fracture.train " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = "python -m models.cervical_fracture.train " + " ".join(
+        sys.argv[1:] if argv is None else argv
+    )
 
     seeds = [TRAIN_SEED_BASE + args.seed * 1000 + n for n in range(args.n_train)]
     t0 = time.time()
@@ -196,7 +228,9 @@ def main(argv: list[str] | None = None) -> int:
     studies = [s for s in (stage1_study(r) for r in records) if s is not None]
     if not studies:
         raise SystemExit(f"{args.data}: no study has a segmentation; stage 1 cannot train")
-    net1 = train_stage1(studies, cfg, args.stage1_iters, args.batch, args.lr1, rng, out)
+    net1, done1 = train_stage1(
+        studies, cfg, args.stage1_iters, args.batch, args.lr1, rng, out, args.stage1_minutes
+    )
     torch.save(net1.state_dict(), out / "stage1.pt")
 
     samples: list[VertebraSample] = []
@@ -209,7 +243,9 @@ def main(argv: list[str] | None = None) -> int:
         samples += vertebra_samples(rec, work_labels, rng=rng, jitter=0.05)
     n_pos = sum(s.target for s in samples)
     log(out, event="stage2-data", samples=len(samples), positives=n_pos)
-    net2 = train_stage2(samples, cfg, args.stage2_iters, args.batch, args.lr2, rng, out)
+    net2, done2 = train_stage2(
+        samples, cfg, args.stage2_iters, args.batch, args.lr2, rng, out, args.stage2_minutes
+    )
     torch.save(net2.state_dict(), out / "stage2.pt")
 
     meta = {
@@ -220,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         "train_studies": [r.uid for r in records],
         "command": command,
         "seconds": round(time.time() - t0, 1),
+        "iterations_done": {"stage1": done1, "stage2": done2},
         "notes": [n for r in records for n in r.notes],
     }
     (out / "config.json").write_text(json.dumps(meta, indent=2))

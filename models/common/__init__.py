@@ -1,1 +1,1 @@
-"""common"""
+"""Helpers shared by several tasks' phantom generators (radiograph rendering)."""

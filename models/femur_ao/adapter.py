@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 from app.engine.adapter import Adapter, InputRejected, InputSpec, StageTimer
 from app.engine.runtime import Manifest, available_device, run_session, session_for
@@ -29,7 +28,7 @@ from app.findings import (
 from app.findings.types import Box
 from app.study.geometry import ImageVolume
 from app.study.model import Series
-from models.femur_ao.cam import boxes_from_map, cam_to_input, normalise_255
+from models.femur_ao.cam import boxes_from_map, cam_to_input, sample_cams
 from models.femur_ao.sides import SideCrop, crop_sides
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -43,7 +42,13 @@ GROUPS = {
 }
 CAM_LABELS = tuple(label for g in GROUPS.values() for label in g)  # the graph's CAM order
 # The maps shown: one per finding label ("normal" is the 3-class head's normal).
-SHOWN_MAPS = {"fracture": 1, "normal": 2, "A": 3, "B": 4, **{s: 5 + n for n, s in enumerate(GROUPS["subtype"])}}
+SHOWN_MAPS = {
+    "fracture": 1,
+    "normal": 2,
+    "A": 3,
+    "B": 4,
+    **{s: 5 + n for n, s in enumerate(GROUPS["subtype"])},
+}
 HEATMAP_MAX_SIDE = 512  # heatmaps are stored on a grid at most this many pixels across
 PHANTOM_MANUFACTURER = "OsteoView phantom generator"
 
@@ -98,11 +103,14 @@ class FemurAOAdapter(Adapter):
         timer = StageTimer(progress, cancel)
         data = self.manifest.data
         input_size = int(data["config"]["input_size"])
+        self._input_size = input_size
         with timer.stage("weights", 0.0):
             sess = session_for(self.manifest, MODEL_FILE)
         with timer.stage("side detection and crops", 0.1):
             pixels = _bone_bright(series)
-            laterality = str(series.meta.get("laterality", "") or series.meta.get("image_laterality", ""))
+            laterality = str(
+                series.meta.get("laterality", "") or series.meta.get("image_laterality", "")
+            )
             layout, crops = crop_sides(pixels, input_size, laterality)
         with timer.stage("inference", 0.3):
             batch = np.stack([c.pixels for c in crops])[:, None]
@@ -154,14 +162,15 @@ class FemurAOAdapter(Adapter):
         rows, cols = series.shape[1:]
         grid, factor = _heatmap_grid(ref)
         fracture_sides = [s for s in sides if s["p_fracture"] >= THRESHOLD]
-        top = "A" if not fracture_sides else fracture_sides[0]["type_label"]
-        if not fracture_sides:
-            top = "fracture"
+        # Shown at first: the map of the first fractured side's type, else the fracture map.
+        top = fracture_sides[0]["type_label"] if fracture_sides else "fracture"
         overlays: list = []
-        for label, idx in SHOWN_MAPS.items():
-            canvas = np.zeros(grid.shape[1:], np.float32)
-            for s in sides:
-                _paste(canvas, s["maps"][idx], s["crop"], factor, (rows, cols))
+        idx = list(SHOWN_MAPS.values())
+        canvases = np.zeros((len(idx), *grid.shape[1:]), np.float32)
+        for s in sides:
+            _paste(canvases, s["cams"][idx], s["theta_array"], s["crop"], factor, self._input_size)
+        for n, label in enumerate(SHOWN_MAPS):
+            canvas = canvases[n]
             overlays.append(
                 HeatmapOverlay(
                     name=f"CAM {label}",
@@ -178,10 +187,10 @@ class FemurAOAdapter(Adapter):
             for s in sides
             for b in s["cam_boxes"]
         ]
-        overlays.append(BoxOverlay(name="CAM boxes", reference=ref, boxes=cam_boxes, color=(255, 64, 64)))
-        roi = [
-            Box(*s["roi_box"], 0, f"{s['side']} STN region of interest", None) for s in sides
-        ]
+        overlays.append(
+            BoxOverlay(name="CAM boxes", reference=ref, boxes=cam_boxes, color=(255, 64, 64))
+        )
+        roi = [Box(*s["roi_box"], 0, f"{s['side']} STN region of interest", None) for s in sides]
         overlays.append(
             BoxOverlay(name="STN region of interest", reference=ref, boxes=roi, color=(0, 200, 255))
         )
@@ -203,10 +212,6 @@ def _bone_bright(series: Series) -> np.ndarray:
 def _side_result(crop: SideCrop, p_frac, p_type, p_sub, cams, theta, input_size: int) -> dict:
     side = crop.side
     # Maps in the network's input grid (NaN outside the STN ROI), un-mirrored to image order.
-    maps = []
-    for k in range(cams.shape[0]):
-        m = cam_to_input(cams[k], theta, input_size)
-        maps.append(m[:, ::-1] if crop.mirrored else m)
     type_labels = GROUPS["type"]
     type_label = type_labels[1 + int(np.argmax(p_type[1:]))]  # A or B, the likelier fracture type
     subtypes = GROUPS["subtype"]
@@ -214,15 +219,21 @@ def _side_result(crop: SideCrop, p_frac, p_type, p_sub, cams, theta, input_size:
         Finding("fracture", float(p_frac[1]), THRESHOLD, "fracture", "", side, f"{side}-roi"),
     ]
     for k, label in enumerate(type_labels):
-        findings.append(Finding(label, float(p_type[k]), THRESHOLD, "type", "fracture", side, f"{side}-roi"))
+        findings.append(
+            Finding(label, float(p_type[k]), THRESHOLD, "type", "fracture", side, f"{side}-roi")
+        )
     for k, label in enumerate(subtypes):
-        findings.append(Finding(label, float(p_sub[k]), THRESHOLD, "subtype", label[0], side, f"{side}-roi"))
+        findings.append(
+            Finding(label, float(p_sub[k]), THRESHOLD, "subtype", label[0], side, f"{side}-roi")
+        )
     cam_boxes = []
     if p_frac[1] >= THRESHOLD:
-        m = maps[CAM_LABELS.index(type_label, 2)]
-        for b in boxes_from_map(m):
-            i0, j0 = crop.to_image(np.array([b.u0]), np.array([b.v0]), input_size)
-            i1, j1 = crop.to_image(np.array([b.u1]), np.array([b.v1]), input_size)
+        m = cam_to_input(cams[CAM_LABELS.index(type_label, 2)], theta, input_size)
+        for b in boxes_from_map(m[:, ::-1] if crop.mirrored else m):
+            # The map was un-mirrored above, so its columns already run in image order.
+            r0, c0, size = crop.window
+            k = size / input_size
+            i0, j0, i1, j1 = [c0 + b.u0 * k], [r0 + b.v0 * k], [c0 + b.u1 * k], [r0 + b.v1 * k]
             cam_boxes.append(
                 {
                     "i0": float(min(i0[0], i1[0])),
@@ -235,7 +246,10 @@ def _side_result(crop: SideCrop, p_frac, p_type, p_sub, cams, theta, input_size:
                 }
             )
     # STN region of interest: the warped corners of the ROI grid, in image pixels.
-    corners = np.array([[-1, -1, 1], [1, -1, 1], [1, 1, 1], [-1, 1, 1]], float) @ np.asarray(theta, float).T
+    corners = (
+        np.array([[-1, -1, 1], [1, -1, 1], [1, 1, 1], [-1, 1, 1]], float)
+        @ np.asarray(theta, float).T
+    )
     u, v = (corners[:, 0] + 1) * input_size / 2, (corners[:, 1] + 1) * input_size / 2
     ii, jj = crop.to_image(u, v, input_size)
     roi_box = (float(ii.min()), float(jj.min()), float(ii.max()), float(jj.max()))
@@ -248,7 +262,8 @@ def _side_result(crop: SideCrop, p_frac, p_type, p_sub, cams, theta, input_size:
         "type_label": type_label,
         "subtype_label": subtypes[int(np.argmax(p_sub))],
         "findings": findings,
-        "maps": maps,
+        "cams": np.asarray(cams, np.float32),
+        "theta_array": np.asarray(theta, np.float64),
         "cam_boxes": cam_boxes,
         "roi_box": roi_box,
         "theta": np.asarray(theta, float).round(5).tolist(),
@@ -263,26 +278,34 @@ def _heatmap_grid(ref: ImageVolume) -> tuple[ImageVolume, int]:
     centre = (f - 1) / 2.0
     origin = ref.index_to_world(np.array([centre, centre, 0.0]))
     dk, dj, di = ref.spacing
-    grid = ImageVolume(np.zeros(shape, np.float32), (dk, dj * f, di * f), origin, ref.direction.copy())
+    grid = ImageVolume(
+        np.zeros(shape, np.float32), (dk, dj * f, di * f), origin, ref.direction.copy()
+    )
     return grid, f
 
 
-def _paste(canvas: np.ndarray, m: np.ndarray, crop: SideCrop, f: int, shape: tuple[int, int]) -> None:
-    """Sample a side's input-grid map (already un-mirrored) onto the coarse image grid."""
+def _paste(
+    canvases: np.ndarray, cams: np.ndarray, theta: np.ndarray, crop: SideCrop, f: int, n: int
+) -> None:
+    """Sample a side's ROI maps (K, S, S) onto the coarse image grid, each normalised to 0..1
+    over its own cells (the paper's min-max), zero outside the STN region."""
     r0, c0, size = crop.window
-    n = m.shape[0]
+    h, w = canvases.shape[1:]
+    jr = np.arange(r0 // f, min(h, math.ceil((r0 + size) / f)))
+    ic = np.arange(c0 // f, min(w, math.ceil((c0 + size) / f)))
     scale = n / size
-    jr = np.arange(r0 // f, min(canvas.shape[0], math.ceil((r0 + size) / f)))
-    ic = np.arange(c0 // f, min(canvas.shape[1], math.ceil((c0 + size) / f)))
-    rows_img = jr * f + (f - 1) / 2.0
-    cols_img = ic * f + (f - 1) / 2.0
-    v = (rows_img - r0 + 0.5) * scale - 0.5
-    u = (cols_img - c0 + 0.5) * scale - 0.5
-    norm = np.nan_to_num(normalise_255(m) / 255.0, nan=0.0)
-    vv, uu = np.meshgrid(v, u, indexing="ij")
-    vals = ndimage.map_coordinates(norm, [vv, uu], order=1, mode="constant", cval=0.0)
-    inside = (vv >= -0.5) & (vv <= n - 0.5) & (uu >= -0.5) & (uu <= n - 0.5)
-    region = canvas[jr[0] : jr[-1] + 1, ic[0] : ic[-1] + 1]
+    # Coarse pixel centres -> continuous input coordinates (pixel k spans [k, k + 1]).
+    v = (jr * f + f / 2.0 - r0) * scale
+    u = (ic * f + f / 2.0 - c0) * scale
+    if crop.mirrored:
+        u = n - u
+    uu, vv = np.meshgrid(u, v)
+    vals = sample_cams(cams, theta, uu, vv, n)
+    lo = cams.reshape(len(cams), -1).min(1)[:, None, None]
+    hi = cams.reshape(len(cams), -1).max(1)[:, None, None]
+    vals = np.nan_to_num((vals - lo) / np.maximum(hi - lo, 1e-12), nan=0.0)
+    inside = (vv >= 0) & (vv <= n) & (uu >= 0) & (uu <= n)
+    region = canvases[:, jr[0] : jr[-1] + 1, ic[0] : ic[-1] + 1]
     np.maximum(region, np.where(inside, vals, 0.0).astype(np.float32), out=region)
 
 
@@ -320,7 +343,9 @@ def _summary(sides: list[dict], layout, real: bool) -> str:
     for s in sides:
         if s["p_fracture"] >= THRESHOLD:
             t = s["type_label"]
-            sub = max((k for k in s["p_subtype"] if k.startswith(t)), key=lambda k: s["p_subtype"][k])
+            sub = max(
+                (k for k in s["p_subtype"] if k.startswith(t)), key=lambda k: s["p_subtype"][k]
+            )
             parts.append(
                 f"{s['side']}: fracture p={s['p_fracture']:.2f}, type {t} "
                 f"p={s['p_type'][t]:.2f}, subtype {sub} p={s['p_subtype'][sub]:.2f}"

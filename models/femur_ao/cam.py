@@ -27,30 +27,52 @@ class CamBox:
         return (self.u0, self.v0, self.u1, self.v1)
 
 
-def cam_to_input(cam: np.ndarray, theta: np.ndarray, input_size: int) -> np.ndarray:
-    """Bilinear resize of an (S, S) map computed on the STN's region of interest onto the
-    (input_size, input_size) input grid; outside the region the map is NaN.
+def sample_cams(cam: np.ndarray, theta: np.ndarray, u: np.ndarray, v: np.ndarray, input_size: int):
+    """Bilinear values of (K, S, S) ROI maps at input-grid points (u = column, v = row, in input
+    pixels with pixel k spanning [k, k + 1]); NaN outside the STN's region of interest.
 
     ``theta`` (2, 3) maps ROI coordinates in [-1, 1] to input coordinates (align_corners=False),
-    as in the exported graph.
+    exactly as the exported graph samples the ROI.
     """
-    cam = np.asarray(cam, np.float64)
-    s = cam.shape[0]
+    stack = np.asarray(cam, np.float32)
+    s = stack.shape[-1]
     a, t = np.asarray(theta, np.float64)[:, :2], np.asarray(theta, np.float64)[:, 2]
-    lin = (np.arange(input_size) * 2 + 1) / input_size - 1
-    gx, gy = np.meshgrid(lin, lin)
-    xy = np.stack([gx.ravel() - t[0], gy.ravel() - t[1]])
+    xy = np.stack(
+        [np.ravel(u) * 2.0 / input_size - 1 - t[0], np.ravel(v) * 2.0 / input_size - 1 - t[1]]
+    )
+    shape = (stack.shape[0], *np.shape(u))
     try:
         roi = np.linalg.solve(a, xy)
     except np.linalg.LinAlgError:
-        return np.full((input_size, input_size), np.nan)
+        return np.full(shape, np.nan, np.float32)
     # ROI normalised coords -> CAM cell coordinates (cell centres at (2c + 1) / S - 1).
-    ci = ((roi[0] + 1) * s - 1) / 2
-    cj = ((roi[1] + 1) * s - 1) / 2
-    out = ndimage.map_coordinates(cam, [cj, ci], order=1, mode="nearest")
+    ci = np.clip(((roi[0] + 1) * s - 1) / 2, 0, s - 1)
+    cj = np.clip(((roi[1] + 1) * s - 1) / 2, 0, s - 1)
+    i0 = np.minimum(np.floor(ci).astype(np.int64), max(s - 2, 0))
+    j0 = np.minimum(np.floor(cj).astype(np.int64), max(s - 2, 0))
+    fi, fj = (ci - i0).astype(np.float32), (cj - j0).astype(np.float32)
+    i1, j1 = np.minimum(i0 + 1, s - 1), np.minimum(j0 + 1, s - 1)
+    out = (
+        stack[:, j0, i0] * ((1 - fi) * (1 - fj))
+        + stack[:, j0, i1] * (fi * (1 - fj))
+        + stack[:, j1, i0] * ((1 - fi) * fj)
+        + stack[:, j1, i1] * (fi * fj)
+    )
     inside = (np.abs(roi[0]) <= 1) & (np.abs(roi[1]) <= 1)
-    out[~inside] = np.nan
-    return out.reshape(input_size, input_size)
+    out[:, ~inside] = np.nan
+    return out.reshape(shape)
+
+
+def cam_to_input(cam: np.ndarray, theta: np.ndarray, input_size: int) -> np.ndarray:
+    """Bilinear resize of (S, S) maps computed on the STN's region of interest onto the
+    (input_size, input_size) input grid (pixel centres); NaN outside the region.
+    ``cam`` may be one map (S, S) or a stack (K, S, S) sharing one warp."""
+    cam = np.asarray(cam, np.float32)
+    stack = cam if cam.ndim == 3 else cam[None]
+    centres = np.arange(input_size) + 0.5
+    u, v = np.meshgrid(centres, centres)
+    out = sample_cams(stack, theta, u, v, input_size)
+    return out if cam.ndim == 3 else out[0]
 
 
 def resize_bilinear(cam: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -91,7 +113,11 @@ def boxes_from_map(
         if region.sum() < min_area:
             continue
         score = float(np.nanmean(norm[sl][region]) / 255.0)
-        boxes.append(CamBox(float(sl[1].start), float(sl[0].start), float(sl[1].stop), float(sl[0].stop), score))
+        boxes.append(
+            CamBox(
+                float(sl[1].start), float(sl[0].start), float(sl[1].stop), float(sl[0].stop), score
+            )
+        )
     boxes.sort(key=lambda b: -b.score)
     return boxes
 

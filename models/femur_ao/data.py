@@ -125,7 +125,9 @@ def folder_set(folder: Path, input_size: int) -> FemurSet:
     folder = Path(folder)
     csv_path = folder / "labels.csv"
     if not csv_path.is_file():
-        raise FileNotFoundError(f"{csv_path}: labels CSV not found (columns file,label[,side][,x0,y0,x1,y1])")
+        raise FileNotFoundError(
+            f"{csv_path}: labels CSV not found (columns file,label[,side][,x0,y0,x1,y1])"
+        )
     xs, ys, boxes, sides = [], [], [], []
     with open(csv_path, newline="") as f:
         for n, row in enumerate(csv.DictReader(f), start=2):
@@ -138,11 +140,15 @@ def folder_set(folder: Path, input_size: int) -> FemurSet:
                 layout = Layout("single", (side,), "labels CSV")
             else:
                 layout = None
-            _, crops = crop_sides(image, input_size, laterality, layout=layout or _single(image, laterality))
+            _, crops = crop_sides(
+                image, input_size, laterality, layout=layout or _single(image, laterality)
+            )
             crop = crops[0]
             box = (np.nan,) * 4
             if all((row.get(k) or "").strip() for k in ("x0", "y0", "x1", "y1")):
-                box = box_to_crop(tuple(float(row[k]) for k in ("x0", "y0", "x1", "y1")), crop, input_size)
+                box = box_to_crop(
+                    tuple(float(row[k]) for k in ("x0", "y0", "x1", "y1")), crop, input_size
+                )
             xs.append(crop.pixels)
             ys.append(CLASSES.index(label))
             boxes.append(box)

@@ -50,7 +50,9 @@ def export_onnx(net: torch.nn.Module, cfg: FemurNetConfig, path: Path, opset: in
     )
 
 
-def check_against_torch(net: torch.nn.Module, cfg: FemurNetConfig, path: Path, x: np.ndarray) -> dict:
+def check_against_torch(
+    net: torch.nn.Module, cfg: FemurNetConfig, path: Path, x: np.ndarray
+) -> dict:
     """Largest absolute differences between ONNX Runtime and PyTorch on ``x``."""
     import onnxruntime as ort
 
@@ -71,7 +73,9 @@ def write_manifest(out: Path, cfg: FemurNetConfig, extra: dict) -> Path:
     doc = {
         "model_name": f"femur-ao-{cfg.name}",
         "version": extra.pop("version", "0.1.0"),
-        "trained_on": extra.pop("trained_on", "synthetic AP pelvis phantoms (models/femur_ao/phantom.py)"),
+        "trained_on": extra.pop(
+            "trained_on", "synthetic AP pelvis phantoms (models/femur_ao/phantom.py)"
+        ),
         "disclaimer": "trained on synthetic phantoms, not for clinical use",
         "config": cfg.to_json(),
         "inputs": {"image": ["batch", 1, cfg.input_size, cfg.input_size]},
@@ -97,7 +101,12 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     cfg = CONFIGS[args.config]
     if args.config_json:
-        cfg = FemurNetConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(args.config_json.read_text()).items()})
+        cfg = FemurNetConfig(
+            **{
+                k: tuple(v) if isinstance(v, list) else v
+                for k, v in json.loads(args.config_json.read_text()).items()
+            }
+        )
     net = build(cfg).eval()
     if args.checkpoint:
         net.load_state_dict(torch.load(args.checkpoint, weights_only=True))

@@ -25,7 +25,9 @@ def f1_scores(y_true: Sequence, y_pred: Sequence, labels: Sequence) -> dict:
         per[str(c)] = {"f1": (2 * tp / denom) if denom else 0.0, "support": tp + fn}
         supports.append(tp + fn)
     total = sum(supports)
-    weighted = sum(per[str(c)]["f1"] * per[str(c)]["support"] for c in labels) / total if total else 0.0
+    weighted = (
+        sum(per[str(c)]["f1"] * per[str(c)]["support"] for c in labels) / total if total else 0.0
+    )
     return {"per_class": per, "weighted_f1": weighted, "n": int(len(y_true))}
 
 
@@ -38,7 +40,9 @@ def iou(a: Sequence[float], b: Sequence[float]) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def average_precision(predictions: list[tuple[int, float, Sequence[float]]], truth: dict, thr: float) -> float:
+def average_precision(
+    predictions: list[tuple[int, float, Sequence[float]]], truth: dict, thr: float
+) -> float:
     """AP at one IoU threshold. ``predictions``: (image id, score, box); ``truth``: id -> box.
 
     Ranked by score; a prediction is a TP when IoU > thr with its image's box not yet matched,
@@ -103,7 +107,9 @@ def held_out_report(net, ds, ev: dict, cfg) -> dict:
             m = cam_to_input(cam, ev["theta"][r], cfg.input_size)
             for b in boxes_from_map(m):
                 preds.append((int(r), b.score, b.as_tuple()))
-        report[f"{len(names) if group != 'fracture' else 2}-class"]["localization"] = localization_map(preds, gts)
+        report[f"{len(names) if group != 'fracture' else 2}-class"]["localization"] = (
+            localization_map(preds, gts)
+        )
     return report
 
 

@@ -31,7 +31,11 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "type": ("normal", "A", "B"),
     "subtype": ("A1", "A2", "A3", "B1", "B2", "B3"),
 }
-GROUP_SLICES: dict[str, slice] = {"fracture": slice(0, 2), "type": slice(2, 5), "subtype": slice(5, 11)}
+GROUP_SLICES: dict[str, slice] = {
+    "fracture": slice(0, 2),
+    "type": slice(2, 5),
+    "subtype": slice(5, 11),
+}
 CAM_LABELS: tuple[str, ...] = tuple(label for g in GROUPS.values() for label in g)
 N_LOGITS = len(CAM_LABELS)
 
@@ -192,7 +196,10 @@ class FemurAONet(nn.Module):
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         theta = self.theta(x)
         roi = F.grid_sample(
-            x, roi_grid(theta, self.cfg.roi_size), mode="bilinear", padding_mode="zeros",
+            x,
+            roi_grid(theta, self.cfg.roi_size),
+            mode="bilinear",
+            padding_mode="zeros",
             align_corners=False,
         )
         maps = self.transition(self.backbone(roi))  # (B, D, S, S)

@@ -200,22 +200,42 @@ def _pelvis_density(x: np.ndarray, y: np.ndarray, f: FemurShape, s: float) -> np
     h = f.head
     # Ilium: a thin wing above the hip, joined to the sacrum medially; the crest is denser.
     wing = _ellipse_sdf(x, y, h + np.array([-6.0, -80.0]) * s, 82.0 * s, 52.0 * s, -0.3)
-    body = _capsule_sdf(x, y, h + np.array([-5.0, -20.0]) * s, (40.0 * s, h[1] - 75.0 * s), 30 * s, 26 * s)
+    body = _capsule_sdf(
+        x, y, h + np.array([-5.0, -20.0]) * s, (40.0 * s, h[1] - 75.0 * s), 30 * s, 26 * s
+    )
     ilium = _plate(np.minimum(wing, body), 0.75, 0.45, s)
     # Acetabular roof (sourcil): a dense arc over the head; the socket's walls around it.
     dr = np.hypot(x - h[0], y - h[1])
     ang = np.arctan2(y - h[1], x - h[0])
     roof_band = np.exp(-np.square((dr - (f.head_r + 2.5 * s)) / (1.8 * s)))
     roof = 0.8 * roof_band * ((ang < 0.2) & (ang > -np.pi + 0.5))
-    socket = _plate(_ellipse_sdf(x, y, h + np.array([-6.0, -4.0]) * s, 34.0 * s, 34.0 * s), 0.45, 0.2, s)
-    teardrop = 0.5 * np.exp(-np.square(_capsule_sdf(x, y, h + np.array([-33.0, -6.0]) * s, h + np.array([-30.0, 22.0]) * s, 4 * s, 3 * s) / (1.6 * s)))
+    socket = _plate(
+        _ellipse_sdf(x, y, h + np.array([-6.0, -4.0]) * s, 34.0 * s, 34.0 * s), 0.45, 0.2, s
+    )
+    teardrop = 0.5 * np.exp(
+        -np.square(
+            _capsule_sdf(
+                x, y, h + np.array([-33.0, -6.0]) * s, h + np.array([-30.0, 22.0]) * s, 4 * s, 3 * s
+            )
+            / (1.6 * s)
+        )
+    )
     # Obturator ring (pubic rami above, ischium below) around the obturator foramen.
     oc = h + np.array([-38.0, 52.0]) * s
     outer = _ellipse_sdf(x, y, oc, 40.0 * s, 34.0 * s, 0.25)
     hole = _ellipse_sdf(x, y, oc + np.array([2.0, 2.0]) * s, 25.0 * s, 19.0 * s, 0.35)
     ring = _plate(np.maximum(outer, -hole), 0.8, 0.4, s)
-    ramus = _plate(_capsule_sdf(x, y, oc + np.array([-20.0, -22.0]) * s, (6.0 * s, h[1] + 45.0 * s), 10 * s, 13 * s), 0.8, 0.35, s)
-    tuber = _plate(_ellipse_sdf(x, y, oc + np.array([12.0, 30.0]) * s, 20.0 * s, 13.0 * s, 0.4), 0.9, 0.4, s)
+    ramus = _plate(
+        _capsule_sdf(
+            x, y, oc + np.array([-20.0, -22.0]) * s, (6.0 * s, h[1] + 45.0 * s), 10 * s, 13 * s
+        ),
+        0.8,
+        0.35,
+        s,
+    )
+    tuber = _plate(
+        _ellipse_sdf(x, y, oc + np.array([12.0, 30.0]) * s, 20.0 * s, 13.0 * s, 0.4), 0.9, 0.4, s
+    )
     return np.maximum.reduce([ilium, socket, ring, ramus, tuber]) + roof + teardrop
 
 
@@ -240,7 +260,14 @@ def _soft_tissue(x: np.ndarray, y: np.ndarray, s: float, hip_y: float, width: fl
     pelvis = _chord(width / 2, dp) * fade
     thighs = 0.0
     for sgn in (-1, 1):
-        dt, rt = _segment(x, y, (sgn * 105.0 * s, hip_y + 20.0 * s), (sgn * 95.0 * s, hip_y + 600.0), 95.0 * s, 80.0 * s)
+        dt, rt = _segment(
+            x,
+            y,
+            (sgn * 105.0 * s, hip_y + 20.0 * s),
+            (sgn * 95.0 * s, hip_y + 600.0),
+            95.0 * s,
+            80.0 * s,
+        )
         thighs = np.maximum(thighs, _chord(rt, dt))
     return MU_SOFT * np.maximum(pelvis, thighs)
 
@@ -303,8 +330,14 @@ def _plan_fracture(subtype: str, f: FemurShape, rng: np.random.Generator, s: flo
     head_side = lambda p0, p1: _side_of(p0, p1)  # noqa: E731 (short alias)
 
     if subtype in ("B1", "B2", "B3"):
-        where = {"B1": 0.95 * f.head_r, "B2": 0.5 * f.neck_len + 4.0, "B3": f.neck_len - 4.0}[subtype]
-        tilt = {"B1": rng.normal(0, 0.08), "B2": 0.45 + rng.normal(0, 0.08), "B3": rng.normal(0, 0.08)}[subtype]
+        where = {"B1": 0.95 * f.head_r, "B2": 0.5 * f.neck_len + 4.0, "B3": f.neck_len - 4.0}[
+            subtype
+        ]
+        tilt = {
+            "B1": rng.normal(0, 0.08),
+            "B2": 0.45 + rng.normal(0, 0.08),
+            "B3": rng.normal(0, 0.08),
+        }[subtype]
         c = f.head + f.neck_dir * where
         rot = np.array([[np.cos(tilt), -np.sin(tilt)], [np.sin(tilt), np.cos(tilt)]])
         direction = rot @ perp
@@ -314,22 +347,38 @@ def _plan_fracture(subtype: str, f: FemurShape, rng: np.random.Generator, s: flo
             p0, p1 = p1, p0
         proximal = _both(head_side(p0, p1), _near(f.head, f.head_r + where + 8.0 * s))
         if subtype == "B1":  # valgus impaction: head tilts and drives into the neck
-            frag = Fragment(proximal, -0.12 + rng.normal(0, 0.03), tuple(f.neck_dir * disp * 0.8), tuple(c))
+            frag = Fragment(
+                proximal, -0.12 + rng.normal(0, 0.03), tuple(f.neck_dir * disp * 0.8), tuple(c)
+            )
         elif subtype == "B2":
-            frag = Fragment(proximal, 0.15 + rng.normal(0, 0.05), tuple(-perp * disp + f.neck_dir * disp * 0.5), tuple(c))
+            frag = Fragment(
+                proximal,
+                0.15 + rng.normal(0, 0.05),
+                tuple(-perp * disp + f.neck_dir * disp * 0.5),
+                tuple(c),
+            )
         else:
-            frag = Fragment(proximal, 0.08 + rng.normal(0, 0.04), tuple(-perp * disp * 0.7), tuple(c))
-        return FracturePlan(subtype, [(p0, p1)], [Fragment(lambda x, y: np.ones_like(x, bool)), frag])
+            frag = Fragment(
+                proximal, 0.08 + rng.normal(0, 0.04), tuple(-perp * disp * 0.7), tuple(c)
+            )
+        return FracturePlan(
+            subtype, [(p0, p1)], [Fragment(lambda x, y: np.ones_like(x, bool)), frag]
+        )
 
     if subtype in ("A1", "A2"):
         lateral = f.gt + np.array([10.0, -8.0 + rng.normal(0, 3)]) * s
         medial = f.lt + np.array([4.0, -13.0 + rng.normal(0, 2)]) * s
-        p0, p1 = _line_through((lateral + medial) / 2, medial - lateral, np.linalg.norm(medial - lateral) / 2 + 6 * s)
+        p0, p1 = _line_through(
+            (lateral + medial) / 2, medial - lateral, np.linalg.norm(medial - lateral) / 2 + 6 * s
+        )
         if not _side_of(p0, p1)(np.array([f.head[0]]), np.array([f.head[1]]))[0]:
             p0, p1 = p1, p0
         proximal = _both(_side_of(p0, p1), _near(f.head, 2.6 * f.neck_len))
         varus = 0.05 + rng.normal(0, 0.02)
-        frags = [Fragment(lambda x, y: np.ones_like(x, bool)), Fragment(proximal, varus, (0.0, disp * 0.6), tuple(medial))]
+        frags = [
+            Fragment(lambda x, y: np.ones_like(x, bool)),
+            Fragment(proximal, varus, (0.0, disp * 0.6), tuple(medial)),
+        ]
         lines = [(p0, p1)]
         if subtype == "A2":
             # Detached lesser trochanter (posteromedial fragment): cut off by a second line.
@@ -339,7 +388,9 @@ def _plan_fracture(subtype: str, f: FemurShape, rng: np.random.Generator, s: flo
                 q0, q1 = q1, q0
             lt_region = _both(_side_of(q0, q1), _near(f.lt, 20.0 * s))
             lt_region = _both(lt_region, lambda x, y, r=proximal: ~r(x, y))
-            frags.append(Fragment(lt_region, rng.normal(0, 0.2), (-disp * 1.4, disp * 1.6), tuple(f.lt)))
+            frags.append(
+                Fragment(lt_region, rng.normal(0, 0.2), (-disp * 1.4, disp * 1.6), tuple(f.lt))
+            )
             lines.append((q0, q1))
             if rng.random() < 0.5:  # a greater trochanter fragment as well
                 g0 = f.gt + np.array([-14.0, -4.0]) * s
@@ -353,18 +404,26 @@ def _plan_fracture(subtype: str, f: FemurShape, rng: np.random.Generator, s: flo
 
     if subtype == "A3":
         if rng.random() < 0.65:  # reverse oblique: inferolateral to superomedial
-            lateral = f.troch + np.array([f.shaft_r * 1.3, 30.0 + rng.normal(0, 4)]) * np.array([1.0, s])
+            lateral = f.troch + np.array([f.shaft_r * 1.3, 30.0 + rng.normal(0, 4)]) * np.array(
+                [1.0, s]
+            )
             medial = f.lt + np.array([0.0, -16.0 + rng.normal(0, 3)]) * s
         else:  # transverse through the intertrochanteric region below the greater trochanter
             yline = f.troch[1] + (16.0 + rng.normal(0, 3)) * s
             lateral = np.array([f.troch[0] + 30.0 * s, yline])
             medial = np.array([f.troch[0] - 30.0 * s, yline + rng.normal(0, 2)])
-        p0, p1 = _line_through((lateral + medial) / 2, medial - lateral, np.linalg.norm(medial - lateral) / 2 + 6 * s)
+        p0, p1 = _line_through(
+            (lateral + medial) / 2, medial - lateral, np.linalg.norm(medial - lateral) / 2 + 6 * s
+        )
         if _side_of(p0, p1)(np.array([f.head[0]]), np.array([f.head[1]]))[0]:
             p0, p1 = p1, p0  # keep the shaft on the left: the distal fragment moves
         distal = _both(_side_of(p0, p1), lambda x, y: y > f.head[1] + f.head_r)
-        frag = Fragment(distal, rng.normal(0, 0.05), (-disp * 1.5, disp * 0.4), tuple((lateral + medial) / 2))
-        return FracturePlan(subtype, [(p0, p1)], [Fragment(lambda x, y: np.ones_like(x, bool)), frag])
+        frag = Fragment(
+            distal, rng.normal(0, 0.05), (-disp * 1.5, disp * 0.4), tuple((lateral + medial) / 2)
+        )
+        return FracturePlan(
+            subtype, [(p0, p1)], [Fragment(lambda x, y: np.ones_like(x, bool)), frag]
+        )
     raise ValueError(f"unknown AO subtype {subtype!r}; expected one of {SUBTYPES}")
 
 
@@ -444,7 +503,7 @@ def generate(
     density = _soft_tissue(x, y, s, 0.0, float(rng.uniform(330, 370)) * s)
     density += _sacrum_spine(x, y, s, 0.0)
     fracture_mask = np.zeros(shape, bool)
-    head_boxes = {}
+    head_boxes, head_centres, n_lines = {}, {}, {}
     for side in SIDES:
         # Patient right is on the image left: mirror x for the right side.
         mx = -x if side == "right" else x
@@ -452,7 +511,10 @@ def generate(
         plan = None if labels[side] == "normal" else _plan_fracture(labels[side], f, rng, s)
         # Each side is drawn on its own half of the image only (the halves do not overlap).
         cols_half = (mx[0] > 0) if side == "left" else (mx[0] >= 0)
-        sl = (slice(None), slice(int(np.argmax(cols_half)), int(len(cols_half) - np.argmax(cols_half[::-1]))))
+        sl = (
+            slice(None),
+            slice(int(np.argmax(cols_half)), int(len(cols_half) - np.argmax(cols_half[::-1]))),
+        )
         fem, line = _fractured_femur(mx[sl], y[sl], f, plan, s)
         density[sl] += fem + _pelvis_density(mx[sl], y[sl], f, s)
         fracture_mask[sl] |= line
@@ -465,6 +527,12 @@ def generate(
         j0 = (y0 + hip_y) / sy + rows / 2 - 0.5
         j1 = (y1 + hip_y) / sy + rows / 2 - 0.5
         head_boxes[side] = (float(i0), float(j0), float(i1), float(j1))
+        hx = -f.head[0] if side == "right" else f.head[0]
+        head_centres[side] = (
+            float((hx + centre_x) / sx + cols / 2 - 0.5),
+            float((f.head[1] + hip_y) / sy + rows / 2 - 0.5),
+        )
+        n_lines[side] = 0 if plan is None else len(plan.lines)
 
     image = _expose(density, rng, sx, noise)
     sample = HipSample(
@@ -475,7 +543,12 @@ def generate(
         fracture_mask=fracture_mask,
         view="bilateral",
         seed=seed,
-        meta={"patient_scale": s},
+        meta={
+            "patient_scale": s,
+            "head_centre_px": head_centres,  # (column, row) per side
+            "head_radius_px": float(23.0 * s / sx),
+            "fracture_lines": n_lines,
+        },
     )
     return sample if view == "bilateral" else single_hip(sample, view)
 
@@ -507,7 +580,15 @@ def single_hip(sample: HipSample, side: str) -> HipSample:
         fracture_mask=sample.fracture_mask[crop].copy(),
         view=side,
         seed=sample.seed,
-        meta=dict(sample.meta),
+        meta={
+            **sample.meta,
+            "head_centre_px": {
+                side: (
+                    sample.meta["head_centre_px"][side][0] - c0,
+                    sample.meta["head_centre_px"][side][1],
+                )
+            },
+        },
     )
 
 

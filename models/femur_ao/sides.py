@@ -113,7 +113,9 @@ def resize(window: np.ndarray, size: int) -> np.ndarray:
     factor = max(1, min(w.shape) // (2 * size))
     if factor > 1:
         h, v = (w.shape[0] // factor) * factor, (w.shape[1] // factor) * factor
-        w = w[:h, :v].reshape(h // factor, factor, v // factor, factor).mean(axis=(1, 3))
+        # Sum along rows first (contiguous), then columns: much faster than mean(axis=(1, 3)).
+        w = w[:h, :v].reshape(h, v // factor, factor).sum(-1)
+        w = w.reshape(h // factor, factor, v // factor).sum(1) / (factor * factor)
     zoom = (size / w.shape[0], size / w.shape[1])
     out = ndimage.zoom(w, zoom, order=1, prefilter=False, grid_mode=True, mode="nearest")
     return out[:size, :size]

@@ -76,7 +76,10 @@ def load_data(data: str, input_size: int, seed: int, n_phantoms: int, out: Path,
                 t0 = time.perf_counter()
                 ds = phantom_set(seeds, input_size, workers=workers)
                 ds.save(path)
-                print(f"rendered {len(ds)} {name} femurs in {time.perf_counter() - t0:.0f} s", flush=True)
+                print(
+                    f"rendered {len(ds)} {name} femurs in {time.perf_counter() - t0:.0f} s",
+                    flush=True,
+                )
                 parts.append(ds)
         train_all, test = parts
         n_val = len(train_all) // 10
@@ -133,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--workers", type=int, default=2, help="processes rendering phantoms")
+    ap.add_argument("--init", type=Path, help="state dict to start from (continue a run)")
     args = ap.parse_args(argv)
 
     torch.manual_seed(args.seed)
@@ -145,10 +149,14 @@ def main(argv: list[str] | None = None) -> int:
         from dataclasses import replace
 
         cfg = replace(cfg, **overrides)
-    train, val, test = load_data(args.data, cfg.input_size, args.seed, args.phantoms, args.out, args.workers)
+    train, val, test = load_data(
+        args.data, cfg.input_size, args.seed, args.phantoms, args.out, args.workers
+    )
     print(f"femurs: train {len(train)}, validation {len(val)}, test {len(test)}", flush=True)
 
     net = build(cfg)
+    if args.init:
+        net.load_state_dict(torch.load(args.init, weights_only=True))
     print(f"{cfg.name}: {count_parameters(net):,} parameters", flush=True)
     tgt_train = targets(train.y)
     w6 = class_weights(tgt_train["subtype"])
@@ -187,7 +195,9 @@ def main(argv: list[str] | None = None) -> int:
         ev = evaluate(net, val)
         acc = float((ev["probs"]["type"].argmax(1) == targets(val.y)["type"]).mean())
         elapsed = (time.perf_counter() - t_start) / 60
-        history.append({"epoch": epoch, "train_loss": total / n, "val_loss": ev["loss"], "alpha": alpha})
+        history.append(
+            {"epoch": epoch, "train_loss": total / n, "val_loss": ev["loss"], "alpha": alpha}
+        )
         print(
             f"epoch {epoch:3d} train {total / n:.4f} val {ev['loss']:.4f} 3-class acc {acc:.3f} "
             f"alpha {alpha:.2f} scale {float(np.mean(ev['theta'][:, 0, 0])):.3f} {elapsed:.1f} min",
@@ -208,7 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     from models.femur_ao.metrics import held_out_report
 
     report = held_out_report(net, test, evaluate(net, test), cfg)
-    report.update({"config": cfg.to_json(), "seed": args.seed, "data": args.data, "history": history})
+    report.update(
+        {"config": cfg.to_json(), "seed": args.seed, "data": args.data, "history": history}
+    )
     (args.out / "metrics.json").write_text(json.dumps(report, indent=2))
     (args.out / "config.json").write_text(json.dumps(cfg.to_json(), indent=2))
     print(json.dumps({k: v for k, v in report.items() if k not in ("history", "config")}, indent=2))

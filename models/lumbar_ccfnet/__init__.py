@@ -1,1 +1,1 @@
-"""lumbar_ccfnet"""
+"""Lumbar MR landmark localisation and disease classification (CCF-Net paper)."""

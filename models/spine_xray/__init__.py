@@ -1,1 +1,1 @@
-"""spine_xray"""
+"""Spine AP/lateral radiograph segmentation and normal/damaged classification."""

@@ -213,7 +213,9 @@ def local_frame(center, angle):
 def body_outline(depth, h_front, h_back, concave=1.0, waist=1.2, r=2.2) -> np.ndarray:
     """A vertebral body outline: front (-u) and back (+u) heights, concave endplates, waist."""
     hd = depth / 2
-    corners = np.array([[-hd, -h_front / 2], [hd, -h_back / 2], [hd, h_back / 2], [-hd, h_front / 2]])
+    corners = np.array(
+        [[-hd, -h_front / 2], [hd, -h_back / 2], [hd, h_back / 2], [-hd, h_front / 2]]
+    )
     bulge = [np.array([0, concave]), np.array([-0.4, 0]), np.array([0, -concave]),
              np.array([waist, 0])]  # fmt: skip
     pts = []
@@ -234,7 +236,7 @@ def _corners(v: Vertebra):
               [hd, v.posterior_height / 2], [-hd, v.anterior_height / 2]])  # fmt: skip
 
 
-def _add_bone(mu, grid, outline, depth, cortex, rng, trabecular=0.18):
+def _add_bone(mu, grid, outline, depth, cortex, rng, trabecular=0.1):
     cover = xr.polygon_coverage(grid, outline)
     mask = cover >= 0.5
     mu += xr.bone_attenuation(mask, grid, depth, cortex, rng, trabecular, coverage=cover)
@@ -285,6 +287,11 @@ def _render_lat(rng, grid, verts, sacrum, size):
     f = local_frame(sacrum["top"], sacrum["alpha"])
     sac = np.array([[-17, 0], [17, 0], [24, 28], [18, 60], [8, 88], [-2, 86], [-8, 58], [-15, 25]])
     _add_bone(mu, grid, f(xr.smooth_closed(sac * size, 80)), 50 * size, 1.6, rng)
+    # Both iliac wings overlap the lumbosacral junction; their crests curve over L4-L5.
+    for shift in ((0, 0), (rng.uniform(2, 6), rng.uniform(2, 6))):
+        centre = sacrum["top"] + np.array([10 + shift[0], 28 + shift[1]]) * size
+        wing = xr.ellipse_outline(centre, 62 * size, 46 * size, rng.uniform(-20, -8), 72)
+        _add_bone(mu, grid, wing, 7 * size, 1.8, rng)
     img, fld = xr.expose(mu, grid, rng, xr.Exposure(floor_mu=floor, noise=0.02, gamma=1.1,
                                                     edge_enhance=0.8, edge_mm=4.0))  # fmt: skip
     img = xr.draw_marker(img, grid, "L", (0.06 * grid.width_mm, 0.05 * grid.height_mm), 10)
@@ -332,8 +339,19 @@ def _render_ap(rng, grid, verts, sacrum, size):
                                   [side * (w / 2 + 90), -h / 2 + 55]]))  # fmt: skip
                 rmask = xr.polyline_mask(grid, xr.smooth_open(rib, 40), 9 * size)
                 mu += xr.bone_attenuation(rmask, grid, 9, 1.5, rng, 0.1)
-        spin = xr.smooth_closed(np.array([[0, h / 2 - 10], [4, h / 2 - 4], [3.5, h / 2 + 3],
-                                          [0, h / 2 + 6], [-3.5, h / 2 + 3], [-4, h / 2 - 4]]), 48)
+        spin = xr.smooth_closed(
+            np.array(
+                [
+                    [0, h / 2 - 10],
+                    [4, h / 2 - 4],
+                    [3.5, h / 2 + 3],
+                    [0, h / 2 + 6],
+                    [-3.5, h / 2 + 3],
+                    [-4, h / 2 - 4],
+                ]
+            ),
+            48,
+        )
         masks["AP Spinous Process"] |= _add_bone(mu, grid, f(spin), 18, 1.3, rng, 0.1)
     # Sacrum and iliac wings.
     top = sacrum["ap_top"]
@@ -365,7 +383,7 @@ def write_study(sample: SpineSample, out_dir: Path, fmt: str = "dicom") -> Path:
     Layout: ``out_dir/AP/`` and ``out_dir/LAT/`` (a radiograph's truth label maps are in that
     image's own frame, so each view keeps its truth beside it). DICOM views share one
     StudyInstanceUID. JPEG mirrors the paper's dataset: an RGB .jpg per view and one binary
-    .png per mask, named as the paper names the masks.
+    .png per mask in ``masks/``, named as the paper names the masks.
     """
     if fmt not in ("dicom", "jpeg"):
         raise ValueError(f"unknown format {fmt!r}; use 'dicom' or 'jpeg'")
@@ -410,6 +428,8 @@ def _write_dicom_view(sample, view, pixels, window, vdir, study_uid) -> Path:
     ds = pydicom.dcmread(path)
     ds.StudyInstanceUID = study_uid
     ds.SeriesNumber = 1 if view == "AP" else 2
+    # Row and column directions in the patient: AP shows the right on the left; LAT faces left.
+    ds.PatientOrientation = ["L", "F"] if view == "AP" else ["P", "F"]
     ds.save_as(path, enforce_file_format=True)
     return path
 
@@ -420,8 +440,9 @@ def _write_jpeg_view(view, pixels, masks, vdir) -> Path:
     grey = np.round(pixels.astype(np.float32) / 4095 * 255).astype(np.uint8)
     path = vdir / f"{view}.jpg"
     Image.fromarray(np.stack([grey] * 3, axis=-1)).save(path, quality=92)
+    (vdir / "masks").mkdir(exist_ok=True)
     for name, mask in masks.items():
-        png = vdir / f"{name.replace(' ', '_')}.png"
+        png = vdir / "masks" / f"{name.replace(' ', '_')}.png"
         Image.fromarray((mask * 255).astype(np.uint8)).save(png)
     return path
 

@@ -1,0 +1,205 @@
+"""The viewer with a CT: three linked views, orientation, scrolling, window/level, overlays.
+
+Every assertion reads rendered pixels captured through VTK (vtkWindowToImageFilter)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6 import QtCore, QtGui, QtWidgets
+from PySide6.QtCore import Qt
+
+from app.findings.types import LabelMapOverlay
+from tests.gui.conftest import WAIT_MS, colour_mask, open_and_wait, settle
+
+pytestmark = pytest.mark.gui
+
+
+def _send_drag(widget, button, start, delta, steps=5):
+    """Press, move with the button held, release (QTest cannot hold buttons while moving)."""
+    pos = QtCore.QPointF(*start)
+
+    def send(kind, p, buttons, which):
+        ev = QtGui.QMouseEvent(kind, p, widget.mapToGlobal(p), which, buttons,
+                               Qt.KeyboardModifier.NoModifier)  # fmt: skip
+        QtWidgets.QApplication.sendEvent(widget, ev)
+
+    send(QtCore.QEvent.Type.MouseButtonPress, pos, button, button)
+    for n in range(1, steps + 1):
+        p = QtCore.QPointF(start[0] + delta[0] * n / steps, start[1] + delta[1] * n / steps)
+        send(QtCore.QEvent.Type.MouseMove, p, button, Qt.MouseButton.NoButton)
+    send(QtCore.QEvent.Type.MouseButtonRelease, p, Qt.MouseButton.NoButton, button)
+
+
+def _bright_centroid(rgb: np.ndarray) -> tuple[float, float]:
+    grey = rgb.astype(float).mean(axis=-1)
+    rows, cols = np.nonzero(grey >= 250)
+    return rows.mean() / rgb.shape[0], cols.mean() / rgb.shape[1]
+
+
+def test_ct_three_views_orientation_and_marker(qtbot, window, ct_dir):
+    open_and_wait(qtbot, window, ct_dir)
+    va = window.view_area
+    assert set(va.views) == {"axial", "sagittal", "coronal"}
+    # put the crosshair on the marker (patient left, anterior, superior)
+    marker = va.series.image.index_to_world(np.array([48.5, 16.5, 30.5]))
+    va.centre_on(marker)
+    va.apply_preset("Bone")
+    settle(qtbot, window)
+    shots = va.capture_views()
+    for name, rgb in shots.items():
+        assert rgb.std() > 10, f"{name} view is blank"
+    row, col = _bright_centroid(shots["axial"])
+    assert col > 0.5, "patient left must be on the screen's right in axial"
+    assert row < 0.5, "anterior must be at the top in axial"
+    row, col = _bright_centroid(shots["coronal"])
+    assert col > 0.5 and row < 0.5, "coronal: left on the right, superior at the top"
+    row, col = _bright_centroid(shots["sagittal"])
+    assert col < 0.5 and row < 0.5, "sagittal: anterior on the left, superior at the top"
+
+
+def _patch(rgb: np.ndarray, edge: str) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    box = {
+        "left": (h // 2 - 18, h // 2 + 18, 0, 36),
+        "right": (h // 2 - 18, h // 2 + 18, w - 36, w),
+        "top": (0, 36, w // 2 - 18, w // 2 + 18),
+        "bottom": (h - 36, h, w // 2 - 18, w // 2 + 18),
+    }[edge]
+    return rgb[box[0] : box[1], box[2] : box[3]].astype(int)
+
+
+def test_orientation_letters_rendered_at_the_right_edges(qtbot, window, ct_dir):
+    """Each edge shows the letter of the patient direction that lies there: the patch at the
+    left edge of the axial view is pixel-identical to a rendering of 'R' in that place and
+    differs from one of 'L' (and so on for every edge of every view)."""
+    open_and_wait(qtbot, window, ct_dir)
+    expected = {
+        "axial": {"left": "R", "right": "L", "top": "A", "bottom": "P"},
+        "coronal": {"left": "R", "right": "L", "top": "S", "bottom": "I"},
+        "sagittal": {"left": "A", "right": "P", "top": "S", "bottom": "I"},
+    }
+    opposite = {"R": "L", "L": "R", "A": "P", "P": "A", "S": "I", "I": "S"}
+    for name, letters in expected.items():
+        view = window.view_area.views[name]
+        shown = view.capture()
+        for edge, letter in letters.items():
+            actor = view.letters[edge]
+            assert actor.GetInput() == letter
+            actual = _patch(shown, edge)
+            assert (actual.sum(axis=-1) > 300).sum() > 10, f"{name} {edge}: no letter drawn"
+            actor.SetInput(opposite[letter])
+            wrong = _patch(view.capture(), edge)
+            actor.SetInput(letter)
+            again = _patch(view.capture(), edge)
+            assert np.array_equal(actual, again)
+            assert np.abs(actual - wrong).sum() > 1000, f"{name} {edge}: R/L indistinct"
+
+
+def test_scroll_keys_wheel_home_end_change_the_image(qtbot, window, ct_dir):
+    open_and_wait(qtbot, window, ct_dir)
+    va = window.view_area
+    view = va.views["axial"]
+    before_index = va.cross.slice_index("axial")
+    before = view.capture()
+    qtbot.keyClick(view, Qt.Key.Key_Up)
+    qtbot.keyClick(view, Qt.Key.Key_Up)
+    qtbot.waitUntil(lambda: va.cross.slice_index("axial") == before_index + 2, timeout=WAIT_MS)
+    settle(qtbot, window)
+    assert not np.array_equal(before, view.capture())
+    qtbot.keyClick(view, Qt.Key.Key_End)
+    settle(qtbot, window)
+    assert va.cross.slice_index("axial") == 39
+    qtbot.keyClick(view, Qt.Key.Key_Home)
+    settle(qtbot, window)
+    assert va.cross.slice_index("axial") == 0
+    wheel = QtGui.QWheelEvent(
+        QtCore.QPointF(50, 50), QtCore.QPointF(view.mapToGlobal(QtCore.QPoint(50, 50))),
+        QtCore.QPoint(0, 0), QtCore.QPoint(0, 360), Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False,
+    )  # fmt: skip
+    QtWidgets.QApplication.sendEvent(view, wheel)
+    settle(qtbot, window)
+    assert va.cross.slice_index("axial") == 3
+    # the other views' crosshair follows: the coronal view's horizontal line moved
+    assert va.cross.slice_index("coronal") == va.cross.slice_index("coronal")
+
+
+def test_window_level_drag_presets_invert_reset(qtbot, window, ct_dir):
+    open_and_wait(qtbot, window, ct_dir)
+    va = window.view_area
+    view = va.views["axial"]
+    base = view.capture().astype(float).mean()
+    width0 = va.window.width
+    _send_drag(view, Qt.MouseButton.LeftButton, (100, 100), (80, 0))
+    settle(qtbot, window)
+    assert va.window.width > width0
+    qtbot.keyClick(view, Qt.Key.Key_2)  # preset 2 = first CT preset (Bone)
+    settle(qtbot, window)
+    assert (va.window.center, va.window.width) == (400.0, 1800.0)
+    bone = view.capture().astype(float).mean()
+    assert bone != base
+    qtbot.keyClick(view, Qt.Key.Key_I)
+    settle(qtbot, window)
+    inverted = view.capture().astype(float).mean()
+    assert inverted > bone + 20  # mostly air: black becomes white
+    scale0 = view.renderer.GetActiveCamera().GetParallelScale()
+    _send_drag(view, Qt.MouseButton.RightButton, (100, 200), (0, -60))
+    assert view.renderer.GetActiveCamera().GetParallelScale() < scale0  # zoomed in
+    _send_drag(view, Qt.MouseButton.MiddleButton, (100, 200), (40, 0))
+    qtbot.keyClick(view, Qt.Key.Key_Space)
+    settle(qtbot, window)
+    assert not va.window.invert
+    assert view.renderer.GetActiveCamera().GetParallelScale() == pytest.approx(scale0)
+
+
+def test_label_overlay_in_every_view_and_hidden_by_the_layer_panel(qtbot, window, ct_dir):
+    open_and_wait(qtbot, window, ct_dir)
+    va = window.view_area
+    image = va.series.image
+    lab = np.zeros(image.shape, np.uint8)
+    lab[26:36, 12:22, 44:54] = 1  # around the marker: left, anterior, superior
+    ov = LabelMapOverlay("Test labels", image=image.with_array(lab),
+                         labels={1: ("blob", (0, 255, 0))}, opacity=1.0)  # fmt: skip
+    layer = window.layers.add_overlay(ov, "user")
+    va.centre_on(image.index_to_world(np.array([48.5, 16.5, 30.5])))
+    settle(qtbot, window)
+    for name, rgb in va.capture_views().items():
+        green = colour_mask(rgb, (0, 255, 0), 10)
+        assert green.sum() > 20, f"{name}: overlay colour missing"
+        rows, cols = np.nonzero(green)
+        expect_right = name in ("axial", "coronal")  # patient left on screen right
+        assert (cols.mean() > rgb.shape[1] / 2) == expect_right, name
+        assert rows.mean() < rgb.shape[0] / 2, name  # anterior / superior at the top
+    # hide it with the layer panel's checkbox, as a user would
+    row = window.layer_panel.rows[layer.id]
+    row.check.click()
+    assert not layer.visible
+    settle(qtbot, window)
+    for name, rgb in va.capture_views().items():
+        assert colour_mask(rgb, (0, 255, 0), 10).sum() == 0, f"{name}: hidden overlay drawn"
+    row.check.click()
+    settle(qtbot, window)
+    assert colour_mask(va.views["axial"].capture(), (0, 255, 0), 10).sum() > 20
+
+
+def test_click_moves_crosshair_and_status_shows_hu_and_lps(qtbot, window, ct_dir):
+    open_and_wait(qtbot, window, ct_dir)
+    va = window.view_area
+    view = va.views["axial"]
+    before = va.cross.slice_index("sagittal")
+    qtbot.mouseClick(view, Qt.MouseButton.LeftButton, pos=QtCore.QPoint(view.width() // 5,
+                                                                         view.height() // 2))  # fmt: skip
+    qtbot.waitUntil(lambda: va.cross.slice_index("sagittal") != before, timeout=WAIT_MS)
+    qtbot.mouseMove(view, QtCore.QPoint(view.width() // 2, view.height() // 2))
+    qtbot.waitUntil(lambda: "HU" in window.cursor_label.text(), timeout=WAIT_MS)
+    assert "mm LPS" in window.cursor_label.text()
+
+
+def test_recent_files_and_state(qtbot, window, ct_dir, tmp_path):
+    open_and_wait(qtbot, window, ct_dir)
+    assert window.recent_files()[0] == str(ct_dir)
+    state = window.viewer_state()
+    assert state.series_uid == window.series.series_uid
+    path = state.save(tmp_path / "state.json")
+    assert "crosshair_lps" in path.read_text()

@@ -1,0 +1,127 @@
+"""Lateral calcaneus phantom: determinism, truth consistent with the image, DICOM round trip."""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models.calcaneus_msrt import phantom as P
+
+SMALL = {"rows": 256, "cols": 256, "pixel_mm": 0.6}  # same field of view as the default
+DEPRESSION = {"Primary Line": True, "Collapse Fracture Block": True,
+              "Posterior Articular Surface": True}  # fmt: skip
+
+
+def test_same_seed_same_sample_other_seed_differs() -> None:
+    a, b = P.generate(11, **SMALL), P.generate(11, **SMALL)
+    assert np.array_equal(a.image, b.image) and a.labels == b.labels
+    assert np.array_equal(a.fracture_regions, b.fracture_regions)
+    assert np.array_equal(a.rough_mask, b.rough_mask)
+    c = P.generate(12, **SMALL)
+    assert not np.array_equal(a.image, c.image)
+
+
+def test_labels_are_the_papers_six() -> None:
+    assert P.LABELS == (
+        "Calcaneal Tuberosity",
+        "Primary Line",
+        "Collapse Fracture Block",
+        "Calcaneal Body",
+        "Posterior Articular Surface",
+        "Tongue Fracture Block",
+    )
+
+
+@pytest.mark.parametrize("name", P.LABELS)
+def test_each_label_draws_fracture_only_in_the_heel_bone(name: str) -> None:
+    s = P.generate(3, labels={name: True}, **SMALL)
+    code = P.LABELS.index(name) + 1
+    assert s.labels[name] and sum(s.labels.values()) == 1
+    assert (s.fracture_regions == code).sum() > 20, "a present label must mark fracture pixels"
+    assert set(np.unique(s.fracture_regions)) == {0, code}
+    calcaneus = s.bones == P.BONES.index("Calcaneus") + 1
+    assert not (s.fracture_mask & ~calcaneus).any(), "fracture pixels outside the calcaneus"
+
+
+def test_normal_heel_has_no_fracture_and_bone_is_brighter_than_soft_tissue() -> None:
+    s = P.generate(4, labels={}, **SMALL)
+    assert not s.fractured and not s.fracture_mask.any() and not s.rough_mask.any()
+    calc = s.bones == 1
+    # Soft tissue: the heel pad just below the bone.
+    below = np.roll(calc, int(12 / 0.6), axis=0) & ~calc & (s.bones == 0)
+    assert s.image[calc].mean() > s.image[below].mean() + 300
+    for n in range(1, len(P.BONES) + 1):
+        assert (s.bones == n).sum() > 100, P.BONES[n - 1]
+
+
+def test_rough_mask_is_an_imperfect_cover_of_the_fracture() -> None:
+    s = P.generate(5, labels=DEPRESSION, **SMALL)
+    fine, rough = s.fracture_mask, s.rough_mask
+    inter = (fine & rough).sum()
+    iou = inter / (fine | rough).sum()
+    assert 0.1 < iou < 0.9, iou
+    assert inter / fine.sum() > 0.5, "the rough mask should still cover most of the fracture"
+
+
+def test_joint_depression_flattens_boehlers_angle() -> None:
+    normal = P.generate(6, labels={}, **SMALL)
+    depressed = P.generate(6, labels=DEPRESSION, **SMALL)
+    assert 25 < normal.bohler_angle_deg < 40
+    assert depressed.bohler_angle_deg < normal.bohler_angle_deg - 4
+
+
+def test_random_labels_follow_the_probabilities() -> None:
+    rng = np.random.default_rng(0)
+    draws = [P._choose_labels(rng, 0.7, None, None) for _ in range(3000)]
+    fractured = [d for d in draws if any(d.values())]
+    assert 0.65 < len(fractured) / len(draws) < 0.75
+    card = np.mean([sum(d.values()) for d in fractured])
+    assert 2.3 < card < 3.4, card  # the paper's label cardinality is 2.94
+    assert not any(d["Collapse Fracture Block"] and d["Tongue Fracture Block"] for d in draws)
+
+
+def test_unknown_label_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown calcaneus labels"):
+        P.generate(0, labels={"Ankle": True}, **SMALL)
+
+
+def test_generation_is_fast_at_demo_size() -> None:
+    P.generate(0)
+    t0 = time.perf_counter()
+    P.generate(1)
+    # Under 1 s on an idle core; the bound leaves room for a busy shared CI machine.
+    assert time.perf_counter() - t0 < 4.0
+
+
+def test_written_study_loads_as_a_dx_radiograph_with_truth(tmp_path: Path) -> None:
+    from app.findings.truth import load_truth
+    from app.study import load
+
+    s = P.generate(7, labels=DEPRESSION, **SMALL)
+    study = P.write_study(s, tmp_path / "case")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = load(study / "calcaneus_lateral.dcm")
+    (series,) = result.all_series()
+    assert series.modality == "DX" and series.kind == "projection"
+    assert series.spacing_mm == pytest.approx((1.0, 0.6, 0.6))
+    assert np.array_equal(series.image.array[0], s.image)
+    truth = load_truth(study / "calcaneus_lateral.dcm", reference=series.image)
+    assert truth.task == P.TASK_ID and truth.labels["Collapse Fracture Block"] is True
+    maps = {ov.name: ov for ov in truth.overlays}
+    regions = maps["Fracture regions (truth)"].image
+    assert regions.shape == series.image.shape
+    assert np.allclose(regions.affine_lps(), series.image.affine_lps())
+    assert np.array_equal(regions.array[0] > 0, s.fracture_mask)
+    bones = maps["Bones (truth)"].image.array[0]
+    # The truth fracture lies on the heel bone of the loaded image, where the image is bright.
+    assert (bones[regions.array[0] > 0] == 1).all()
+    rough = maps["Rough fracture mask (input)"].image.array[0] > 0
+    assert np.array_equal(rough, s.rough_mask)
+    doc = json.loads((study / "truth.json").read_text())
+    assert doc["labels"]["present"] == [n for n in P.LABELS if s.labels[n]]
