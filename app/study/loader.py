@@ -8,6 +8,7 @@ what makes big imports slow), and the cancel flag is checked between files.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -79,8 +80,34 @@ def _is_dicomdir(path: Path) -> bool:
     return path.name.upper() == "DICOMDIR"
 
 
+_DOC_SUFFIXES = (".md", ".rst", ".html", ".pdf", ".csv")
+_DOC_PREFIXES = ("readme", "license", "licence", "copying", "notice")
+
+
+def _is_side_file(full: Path) -> bool:
+    """Documentation beside scans (README, LICENSE, *.md): not images, and not worth an error."""
+    lower = full.name.lower()
+    return lower.endswith(_DOC_SUFFIXES) or lower.startswith(_DOC_PREFIXES) or "readme" in lower
+
+
+def _truth_files(folder: Path, names: list[str]) -> set[str]:
+    """truth.json and the label maps it lists: ground truth, shown as overlays, not as series."""
+    if "truth.json" not in names:
+        return set()
+    skip = {"truth.json"}
+    try:
+        doc = json.loads((folder / "truth.json").read_text())
+        skip.update(str(m.get("file", "")) for m in doc.get("labelmaps", []))
+    except (OSError, ValueError, AttributeError):
+        pass  # an unreadable truth.json only means its label maps load as ordinary series
+    return skip
+
+
 def collect_files(path: Path) -> tuple[list[Path], list[LoadError]]:
-    """Every non-hidden file under ``path`` (recursive), plus files a DICOMDIR points to."""
+    """Every non-hidden file under ``path`` (recursive), plus files a DICOMDIR points to.
+
+    Documentation files and ground truth written beside demo studies (truth.json and its label
+    maps) are left out of a folder load; open such a file directly to load it."""
     if path.is_file():
         if _is_dicomdir(path):
             return _dicomdir_files(path)
@@ -89,10 +116,13 @@ def collect_files(path: Path) -> tuple[list[Path], list[LoadError]]:
     errors: list[LoadError] = []
     for root, dirs, names in os.walk(path):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        truth = _truth_files(Path(root), names)
         for name in sorted(names):
-            if name.startswith("."):
+            if name.startswith(".") or name in truth:
                 continue
             full = Path(root) / name
+            if _is_side_file(full):
+                continue
             if _is_dicomdir(full):
                 referenced, errs = _dicomdir_files(full)
                 files.extend(referenced)

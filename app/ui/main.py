@@ -85,6 +85,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.analysis_worker: AnalysisWorker | None = None
         self._loading = False
         self._analysing = False
+        self.last_error = ""
 
         self.view_area = ViewArea(self.layers)
         self.setCentralWidget(self.view_area)
@@ -265,7 +266,14 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _on_load_failed(self, message: str) -> None:
         self._end_load(message)
-        QtWidgets.QMessageBox.warning(self, "Cannot open", message)
+        # non-modal: the message names the file and the reason; the window stays usable
+        box = QtWidgets.QMessageBox(
+            QtWidgets.QMessageBox.Icon.Warning, "Cannot open", message, parent=self
+        )
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.setModal(False)
+        box.show()
+        self.last_error = message
 
     def _on_loaded(self, result: LoadResult, thumbs: dict) -> None:
         errors = f"; {len(result.errors)} file(s) skipped" if result.errors else ""

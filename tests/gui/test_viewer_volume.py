@@ -203,3 +203,60 @@ def test_recent_files_and_state(qtbot, window, ct_dir, tmp_path):
     assert state.series_uid == window.series.series_uid
     path = state.save(tmp_path / "state.json")
     assert "crosshair_lps" in path.read_text()
+
+
+def test_drag_and_drop_opens(qtbot, window, ct_dir):
+    mime = QtCore.QMimeData()
+    mime.setUrls([QtCore.QUrl.fromLocalFile(str(ct_dir))])
+    pos = QtCore.QPointF(200, 200)
+    actions = Qt.DropAction.CopyAction
+    enter = QtGui.QDragEnterEvent(pos.toPoint(), actions, mime, Qt.MouseButton.LeftButton,
+                                  Qt.KeyboardModifier.NoModifier)  # fmt: skip
+    window.dragEnterEvent(enter)
+    assert enter.isAccepted()
+    drop = QtGui.QDropEvent(pos, actions, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)  # fmt: skip
+    window.dropEvent(drop)
+    qtbot.waitUntil(lambda: window.series is not None and not window.is_busy(), timeout=WAIT_MS)
+    assert window.series.description == "viewer test phantom"
+    assert window.browser.count() == 1 and not window.browser.item(0).icon().isNull()
+
+
+def test_bad_file_is_a_message_naming_it(qtbot, window, tmp_path):
+    bad = tmp_path / "broken.dcm"
+    bad.write_bytes(b"not a dicom file at all")
+    window.open_path(str(bad))
+    qtbot.waitUntil(lambda: not window.is_busy(), timeout=WAIT_MS)
+    assert "broken.dcm" in window.last_error
+    assert window.isVisible() and window.series is None
+
+
+def test_loading_runs_in_a_worker_and_cancels(qtbot, window, monkeypatch):
+    """A slow load keeps the event loop turning and stops on Cancel."""
+    import threading
+
+    import app.study as study
+    from app.study.model import LoadCancelled
+
+    started = threading.Event()
+    seen = []
+
+    def slow_load(path, progress=None, cancel=None):
+        started.set()
+        for n in range(1000):
+            if cancel and cancel():
+                raise LoadCancelled("cancelled")
+            progress and progress(n, 1000)
+            seen.append(threading.get_ident())
+            threading.Event().wait(0.01)
+        raise AssertionError("never cancelled")
+
+    monkeypatch.setattr(study, "load", slow_load)
+    window.open_path("/some/study")
+    qtbot.waitUntil(started.is_set, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.load_progress.value() > 3, timeout=WAIT_MS)
+    assert window.load_cancel.isVisible()
+    window.load_cancel.click()
+    qtbot.waitUntil(lambda: not window.is_busy(), timeout=WAIT_MS)
+    assert "cancelled" in window.statusBar().currentMessage().lower()
+    assert threading.get_ident() not in seen  # the load never ran on the GUI thread
