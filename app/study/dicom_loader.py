@@ -335,6 +335,9 @@ def _pixel_array(ds, path: str) -> np.ndarray:
     try:
         arr = ds.pixel_array
     except Exception as exc:  # noqa: BLE001 - any decoder failure becomes a reason
+        fallback = _decode_jpeg_extended(ds)
+        if fallback is not None:
+            return fallback
         msg = " ".join(str(exc).split()) or type(exc).__name__
         syntax = ""
         meta = getattr(ds, "file_meta", None)
@@ -345,6 +348,29 @@ def _pixel_array(ds, path: str) -> np.ndarray:
     if photometric == "PALETTE COLOR":
         arr = apply_color_lut(arr, ds)
     return arr
+
+
+_JPEG_8_12_BIT = ("1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51")
+
+
+def _decode_jpeg_extended(ds) -> np.ndarray | None:
+    """12-bit lossy JPEG (Extended, Process 2 & 4): the gdcm wheel lacks 12-bit libjpeg, and the
+    only pylibjpeg plugin for it is GPL; imagecodecs' libjpeg-turbo (BSD) decodes it."""
+    meta = getattr(ds, "file_meta", None)
+    if meta is None or str(meta.get("TransferSyntaxUID", "")) not in _JPEG_8_12_BIT:
+        return None
+    try:
+        import imagecodecs
+        from pydicom.encaps import generate_frames
+
+        n_frames = int(ds.get("NumberOfFrames", 1) or 1)
+        frames = [
+            imagecodecs.jpeg8_decode(f)
+            for f in generate_frames(ds.PixelData, number_of_frames=n_frames)
+        ]
+    except Exception:  # noqa: BLE001 - the caller reports the original decoder's reason
+        return None
+    return np.stack(frames) if n_frames > 1 else frames[0]
 
 
 def _photometric(frame: Frame) -> str:

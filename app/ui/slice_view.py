@@ -66,6 +66,7 @@ class SliceView(QVTKRenderWindowInteractor):
     clicked = Signal(float, float)  # plane mm, a left click without a drag
     hovered = Signal(float, float)  # plane mm under the cursor
     key_action = Signal(str)  # "preset:N", "invert", "reset", "home", "end"
+    zoomed = Signal()  # the magnification changed (big images pick another level of detail)
 
     def __init__(self, name: str, parent=None) -> None:
         super().__init__(parent)
@@ -171,8 +172,10 @@ class SliceView(QVTKRenderWindowInteractor):
         return actor
 
     # ---- content --------------------------------------------------------------
-    def set_plane(self, plane: PlaneGrid, show_letters: bool = True) -> None:
+    def set_plane(self, plane: PlaneGrid, show_letters: bool = True, refit: bool = True) -> None:
         self.plane = plane
+        if not refit:
+            return
         letters = plane.edge_letters()
         for edge, actor in self.letters.items():
             actor.SetInput(letters[edge])
@@ -285,6 +288,9 @@ class SliceView(QVTKRenderWindowInteractor):
         cam.SetPosition(px + ox, py + oy, pz)
         self._user_camera = True
 
+    def mm_per_screen_pixel(self) -> float:
+        return 2 * self.renderer.GetActiveCamera().GetParallelScale() / max(self.height(), 1)
+
     def zoom_factor(self) -> float:
         """Current magnification relative to the fitted view (for the saved state)."""
         if self.plane is None:
@@ -381,6 +387,7 @@ class SliceView(QVTKRenderWindowInteractor):
         elif self._drag_button == Qt.MouseButton.RightButton:
             self.zoom(math.exp(-dy * 0.01))
             self.render()
+            self.zoomed.emit()
         elif self._drag_button == Qt.MouseButton.MiddleButton:
             self.pan_pixels(dx, dy)
             self.render()

@@ -76,6 +76,7 @@ class ViewArea(QtWidgets.QWidget):
             view.clicked.connect(lambda x, y, v=name: self._on_click(v, x, y))
             view.hovered.connect(lambda x, y, v=name: self._on_hover(v, x, y))
             view.key_action.connect(lambda a, v=name: self._on_key(v, a))
+            view.zoomed.connect(lambda v=name: self._on_zoom(v))
             if n == 0:
                 self._splitter.addWidget(view)
             else:
@@ -168,10 +169,14 @@ class ViewArea(QtWidgets.QWidget):
         view = self.views[name]
         plane = self.cross.planes[name]
         depth = self.cross.depth(name)
+        shown = self._display_plane(name)
+        if shown.shape != view.plane.shape:
+            view.set_plane(shown, refit=False)
+            self._dirty_pixels.add(name)
         if name in self._dirty_pixels:
             self._dirty_pixels.discard(name)
             layers = list(self.layers)
-            view.set_view_image(compose_view(self.series.image, self.window, plane, depth, layers))
+            view.set_view_image(compose_view(self.series.image, self.window, shown, depth, layers))
         if self.volume_mode:
             rcd = plane.to_plane(self.cross.point)
             view.set_crosshair((rcd[1] * plane.spacing[1], rcd[0] * plane.spacing[0]))
@@ -185,6 +190,24 @@ class ViewArea(QtWidgets.QWidget):
         )
         view.set_corner_text(upper, lower)
         view.render()
+
+    def _lod_factor(self, name: str) -> int:
+        """Big 2-D images are composed at about the screen's resolution, not the detector's:
+        a 2140x1760 radiograph fitted to an 800-pixel view is drawn from every 2nd pixel, and
+        at full resolution once zoomed in."""
+        plane = self.cross.planes[name]
+        if plane.orientation != "native" or max(plane.shape) <= 1024:
+            return 1
+        ratio = self.views[name].mm_per_screen_pixel() / min(plane.spacing)
+        return max(1, int(ratio))
+
+    def _display_plane(self, name: str):
+        return self.cross.planes[name].decimated(self._lod_factor(name))
+
+    def _on_zoom(self, name: str) -> None:
+        view = self.views[name]
+        if view.plane is not None and self._display_plane(name).shape != view.plane.shape:
+            self.request_update({name})
 
     # ---- navigation --------------------------------------------------------------
     def scroll(self, view: str, steps: int) -> None:

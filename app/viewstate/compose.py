@@ -90,18 +90,26 @@ def _blend_labels(rgb: np.ndarray, layer: Layer, plane: PlaneGrid, depth: float)
 
 
 def _blend_heatmap(rgb: np.ndarray, layer: Layer, plane: PlaneGrid, depth: float) -> None:
+    """rgb = (1 - a) * rgb + a * colormap(value), in uint8 through lookup tables (no float
+    image temporaries: a heatmap usually covers the whole radiograph)."""
     ov: HeatmapOverlay = layer.overlay  # type: ignore[assignment]
     vals, valid = reslice(ov.image, plane, depth, order=1, fill=np.nan, out_dtype=np.float32)
     lo, hi = ov.value_range
-    norm = (vals - np.float32(lo)) / np.float32(max(hi - lo, 1e-12))
-    inside = np.isfinite(norm) if valid is None else (valid & np.isfinite(norm))
+    scaled = (vals - np.float32(lo)) * np.float32(255.0 / max(hi - lo, 1e-12))
+    finite = np.isfinite(scaled)
+    inside = finite if valid is None else (valid & finite)
     if not inside.any():
         return
-    idx = np.clip(np.nan_to_num(norm[inside]) * 255.0, 0, 255).astype(np.intp)
-    colour = colormap_lut(ov.colormap)[idx].astype(np.float32)
-    under = rgb[inside].astype(np.float32)
-    a = np.float32(layer.opacity)
-    rgb[inside] = (under + (colour - under) * a).astype(np.uint8)
+    idx = np.clip(np.where(finite, scaled, 0.0), 0, 255).astype(np.uint8)
+    a = float(layer.opacity)
+    keep = np.floor(np.arange(256) * (1.0 - a)).astype(np.uint8)
+    add = np.floor(colormap_lut(ov.colormap).astype(np.float32) * a).astype(np.uint8)
+    blended = np.take(keep, rgb)
+    blended += np.take(add, idx, axis=0)  # floors keep the sum <= 255
+    if inside.all():
+        rgb[...] = blended
+    else:
+        rgb[inside] = blended[inside]
 
 
 def _plane_xy(plane: PlaneGrid, world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -92,6 +92,24 @@ class PlaneGrid:
         """(width, height) of the grid in mm, pixel centre to pixel centre."""
         return ((self.shape[1] - 1) * self.spacing[1], (self.shape[0] - 1) * self.spacing[0])
 
+    def decimated(self, factor: int) -> PlaneGrid:
+        """The same plane sampled every ``factor`` pixels (level of detail for big images);
+        plane millimetres are unchanged, so primitives and the camera stay valid."""
+        if factor <= 1:
+            return self
+        rows, cols = self.shape
+        return PlaneGrid(
+            self.orientation,
+            self.origin,
+            self.col_axis,
+            self.row_axis,
+            self.normal,
+            (self.spacing[0] * factor, self.spacing[1] * factor),
+            ((rows - 1) // factor + 1, (cols - 1) // factor + 1),
+            self.depth_range,
+            self.depth_step,
+        )
+
     def edge_letters(self) -> dict[str, str]:
         """Orientation letter at each screen edge (left/right/top/bottom)."""
         from app.study.geometry import direction_letter
