@@ -57,8 +57,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         # Stop Xvfb only after this process has exited: Qt and VTK still hold display
         # connections here, and losing the server under them makes Xlib exit(1) the run.
         subprocess.Popen(
-            ["sh", "-c", f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 0.2; done; "
-                         f"kill {_xvfb.pid}"],  # fmt: skip
+            [
+                "sh",
+                "-c",
+                f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 0.2; done; kill {_xvfb.pid}",
+            ],  # fmt: skip
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,

@@ -46,7 +46,7 @@ def test_label_colour_where_the_label_is_and_nowhere_when_hidden(ct, labelmap):
         greenish = (rgb[..., 1].astype(int) - rgb[..., 0]) > 40
         assert greenish.sum() > 0, orientation
         rows, cols = np.nonzero(greenish)
-        world = np.array([plane.world(r, c, depth) for r, c in zip(rows, cols)])
+        world = np.array([plane.world(r, c, depth) for r, c in zip(rows, cols, strict=True)])
         ijk = ct.world_to_index(world)
         assert (ijk[:, 0] >= 19.5).all() and (ijk[:, 0] <= 25.5).all(), orientation
         layers.set_visible(layer.id, False)

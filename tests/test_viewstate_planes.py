@@ -79,7 +79,9 @@ def test_layer_on_coarser_grid_lands_where_it_belongs():
         img, _ = reslice(labels, plane, plane.depth_of(centre), order=0)
         rows, cols = np.nonzero(img == 3)
         assert len(rows) > 0, orientation
-        world = np.array([plane.world(r, c, plane.depth_of(centre)) for r, c in zip(rows, cols)])
+        world = np.array(
+            [plane.world(r, c, plane.depth_of(centre)) for r, c in zip(rows, cols, strict=True)]
+        )
         assert np.allclose(world.mean(axis=0), centre, atol=0.6), orientation
 
 
@@ -121,3 +123,34 @@ def test_sample_at():
     vol = ImageVolume(np.arange(8, dtype=np.int16).reshape(2, 2, 2), (1, 1, 1))
     assert sample_at(vol, vol.index_to_world(np.array([1.0, 0.0, 1.0]))) == 5.0
     assert sample_at(vol, np.array([10.0, 0, 0])) is None
+
+
+def test_decimated_plane_samples_every_nth_pixel_in_the_same_millimetres():
+    arr = np.arange(1 * 9 * 7, dtype=np.int16).reshape(1, 9, 7)
+    vol = ImageVolume(arr, (1.0, 0.5, 0.25))
+    plane = native_plane(vol)
+    half = plane.decimated(2)
+    assert half.shape == (5, 4) and half.spacing == (1.0, 0.5)
+    assert half.decimated(1) is half
+    full, _ = reslice(vol, plane, plane.depth_range[0])
+    coarse, valid = reslice(vol, half, half.depth_range[0])
+    assert valid is None
+    assert np.array_equal(coarse, full[::2, ::2])
+    # the same world point sits at the same plane millimetres in both grids
+    p = half.world(2, 3, half.depth_range[0])
+    assert np.allclose(plane.to_plane(p)[:2], [4, 6])
+
+
+def test_fast_path_views_do_not_alias_into_writes():
+    """A resliced slice may be a view of the volume: composing must never write into it."""
+    from app.viewstate.compose import compose_view
+    from app.viewstate.windowing import WindowLevel
+
+    arr = np.full((4, 6, 6), 100, np.int16)
+    vol = ImageVolume(arr, (1, 1, 1))
+    plane = plane_for(vol, "axial")
+    compose_view(vol, WindowLevel(50, 100, invert=True), plane, 1.0, [])
+    assert (arr == 100).all()
+    rgb = ImageVolume(np.full((1, 4, 4, 3), 10, np.uint8), (1, 1, 1))
+    compose_view(rgb, WindowLevel(0, 1, invert=True), native_plane(rgb), 0.0, [])
+    assert (rgb.array == 10).all()

@@ -87,6 +87,15 @@ class FindingsPanel(QtWidgets.QWidget):
         self.disclaimer.setWordWrap(True)
         self.disclaimer.setStyleSheet("color: #d03030; font-weight: bold;")
         layout.addWidget(self.disclaimer)
+        # long texts wrap inside the panel instead of widening the dock over the views
+        for label in (self.stage_label, self.message, self.summary, self.provenance):
+            label.setSizePolicy(
+                QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred
+            )
+            label.setWordWrap(True)
+        self.disclaimer.setSizePolicy(
+            QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Minimum
+        )
         self.run_button.clicked.connect(self._on_run)
         self.cancel_button.clicked.connect(self.cancel_requested)
         self.result: AnalysisResult | None = None
@@ -152,8 +161,10 @@ class FindingsPanel(QtWidgets.QWidget):
             waiting = []
             for f in pending:
                 parent_key = (f.side, f.parent)
-                if f.parent and parent_key not in items and any(
-                    g.label == f.parent and g.side == f.side for g in result.findings
+                if (
+                    f.parent
+                    and parent_key not in items
+                    and any(g.label == f.parent and g.side == f.side for g in result.findings)
                 ):
                     waiting.append(f)
                     continue

@@ -24,7 +24,7 @@ class LayerRow(QtWidgets.QWidget):
         self.opacity = QtWidgets.QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
         self.opacity.setValue(int(round(layer.opacity * 100)))
-        self.opacity.setMaximumWidth(90)
+        self.opacity.setMaximumWidth(70)
         self.opacity.setToolTip("Opacity")
         self.opacity.valueChanged.connect(lambda v: layers.set_opacity(layer.id, v / 100.0))
         up = QtWidgets.QToolButton(text="▲", toolTip="Draw above the next layer")

@@ -86,6 +86,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._loading = False
         self._analysing = False
         self.last_error = ""
+        self._pending_state: ViewerState | None = None
 
         self.view_area = ViewArea(self.layers)
         self.setCentralWidget(self.view_area)
@@ -98,7 +99,7 @@ class MainWindow(QtWidgets.QMainWindow):
         side.addWidget(self.findings)
         side.addWidget(self.layer_panel)
         side.setSizes([500, 250])
-        self._dock("Findings", side, Qt.DockWidgetArea.RightDockWidgetArea, 340)
+        self._dock("Findings", side, Qt.DockWidgetArea.RightDockWidgetArea, 360)
 
         self.findings.run_requested.connect(self.run_task)
         self.findings.cancel_requested.connect(self.cancel_analysis)
@@ -118,6 +119,7 @@ class MainWindow(QtWidgets.QMainWindow):
         dock.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable)
         widget.setMinimumWidth(width)
         self.addDockWidget(area, dock)
+        self.resizeDocks([dock], [width], Qt.Orientation.Horizontal)
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
@@ -142,6 +144,7 @@ class MainWindow(QtWidgets.QMainWindow):
         m.addAction("Overlay &ground truth", self.add_truth_layers)
         m.addSeparator()
         m.addAction("&Save viewer state...", self._save_state_dialog)
+        m.addAction("Restore viewer s&tate...", self._open_state_dialog)
         m.addAction("Save &screenshot...", self._save_screenshot_dialog)
         m.addSeparator()
         m.addAction("&Quit", QtGui.QKeySequence.StandardKey.Quit, self.close)
@@ -227,8 +230,12 @@ class MainWindow(QtWidgets.QMainWindow):
     def is_busy(self) -> bool:
         """True from the request until its outcome has been shown (not just the thread's life:
         the worker's last signal is still queued when its thread ends)."""
-        return self._loading or self._analysing or any(
-            w is not None and w.isRunning() for w in (self.load_worker, self.analysis_worker)
+        return (
+            self._loading
+            or self._analysing
+            or any(
+                w is not None and w.isRunning() for w in (self.load_worker, self.analysis_worker)
+            )
         )
 
     def open_path(self, path: str) -> None:
@@ -295,10 +302,14 @@ class MainWindow(QtWidgets.QMainWindow):
             item = self.browser.add_series(series, (thumbs or {}).get(series.series_uid))
             if series is first:
                 chosen_item = item
-        self.browser.blockSignals(False)
         if first is not None:
             self.browser.setCurrentItem(chosen_item)
+        self.browser.blockSignals(False)
+        if first is not None:
             self.show_series(first)
+        if self._pending_state is not None:
+            state, self._pending_state = self._pending_state, None
+            self.apply_state(state)
 
     def _on_series_chosen(self, item, _previous=None) -> None:
         if item is not None:
@@ -421,6 +432,37 @@ class MainWindow(QtWidgets.QMainWindow):
             task=self.result.task_id if self.result else "",
         )
 
+    def restore_state(self, state: ViewerState) -> None:
+        """Open the state's study; window, crosshair, zoom and layer settings follow the load."""
+        self._pending_state = state
+        self.open_path(state.study_path)
+
+    def apply_state(self, state: ViewerState) -> None:
+        if self.load_result is not None and state.series_uid:
+            for n in range(self.browser.count()):
+                series = self.browser.item(n).data(SERIES_ROLE)
+                if series.series_uid == state.series_uid and series is not self.series:
+                    self.browser.setCurrentRow(n)
+        va = self.view_area
+        if state.window is not None and va.window is not None:
+            va.window.center, va.window.width = state.window.center, state.window.width
+            va.window.invert = state.window.invert
+        if state.crosshair_lps is not None and va.cross is not None:
+            va.cross.set_point(np.array(state.crosshair_lps, dtype=float))
+        for name, factor in state.zoom.items():
+            if name in va.views and factor > 0:
+                va.views[name].zoom(float(factor))
+        self.layers.apply_json(state.layers)
+        va.request_update()
+
+    def _open_state_dialog(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Restore viewer state", "", "*.json")
+        if path:
+            try:
+                self.restore_state(ViewerState.load(Path(path)))
+            except (OSError, ValueError, KeyError) as exc:
+                QtWidgets.QMessageBox.warning(self, "Cannot restore", f"{path}: {exc}")
+
     def _save_state_dialog(self) -> None:
         path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save viewer state", "", "*.json")
         if path:
@@ -468,10 +510,19 @@ class MainWindow(QtWidgets.QMainWindow):
 
 
 def run_viewer(paths: list[str]) -> int:
-    from app.ui.xserver import ensure_display
-
-    ensure_display()
-    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+    app = QtWidgets.QApplication.instance()
+    if app is None:
+        has_screen = any(
+            os.environ.get(v) for v in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
+        )
+        if not has_screen and sys.platform.startswith("linux"):
+            print(
+                "osteoview: no display to open the viewer on (DISPLAY is not set); "
+                "`osteoview screenshot PATH --out FILE.png` renders it headless",
+                file=sys.stderr,
+            )
+            return 2
+        app = QtWidgets.QApplication(sys.argv[:1])
     app.setApplicationName("OsteoView")
     window = MainWindow()
     window.show()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
 
@@ -72,5 +71,3 @@ def _settle(app: QtWidgets.QApplication, ms: int = 200) -> None:
     QtCore.QTimer.singleShot(ms, loop.quit)
     loop.exec()
     app.processEvents()
-
-

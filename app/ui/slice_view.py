@@ -85,6 +85,8 @@ class SliceView(QVTKRenderWindowInteractor):
         self._fitted_for: tuple | None = None
         self._user_camera = False
         self._finalized = False
+        self._cross_points = None
+        self._had_lines = True
 
         rw = self.GetRenderWindow()
         # no multisampling: nothing here needs it, and under software OpenGL 8x MSAA
@@ -152,9 +154,9 @@ class SliceView(QVTKRenderWindowInteractor):
         self.scalar_bar = vtkScalarBarActor()
         self.scalar_bar.SetNumberOfLabels(3)
         self.scalar_bar.SetMaximumWidthInPixels(60)
-        self.scalar_bar.SetPosition(0.86, 0.1)
-        self.scalar_bar.SetWidth(0.12)
-        self.scalar_bar.SetHeight(0.6)
+        self.scalar_bar.SetPosition(0.9, 0.2)
+        self.scalar_bar.SetWidth(0.09)
+        self.scalar_bar.SetHeight(0.5)
         self.scalar_bar.VisibilityOff()
         self.renderer.AddViewProp(self.scalar_bar)
         self._lut = vtkLookupTable()
@@ -204,7 +206,9 @@ class SliceView(QVTKRenderWindowInteractor):
 
     def _set_primitives(self, view: ViewImage) -> None:
         segments = [(ln.points, ln.color, ln.closed) for ln in view.lines]
-        self.lines_mapper.SetInputData(_polydata(segments, 0.5))
+        if segments or self._had_lines:  # most frames have none: leave the mapper alone
+            self.lines_mapper.SetInputData(_polydata(segments, 0.5))
+        self._had_lines = bool(segments)
         self.lines_actor.SetVisibility(bool(segments))
         while len(self.captions) < len(view.captions):
             self.captions.append(self._text_actor(13, (1, 1, 1)))
@@ -238,12 +242,17 @@ class SliceView(QVTKRenderWindowInteractor):
             return
         w, h = self.plane.extent_mm
         x, y = xy
-        colour = tuple(int(c * 255) for c in CROSSHAIR_COLOUR)
-        segs = [
-            (np.array([[0, y], [w, y]]), colour, False),
-            (np.array([[x, 0], [x, h]]), colour, False),
-        ]
-        self.cross_mapper.SetInputData(_polydata(segs, 0.4))
+        if self._cross_points is None:
+            colour = tuple(int(c * 255) for c in CROSSHAIR_COLOUR)
+            segs = [(np.zeros((2, 2)), colour, False), (np.zeros((2, 2)), colour, False)]
+            poly = _polydata(segs, 0.4)
+            self.cross_mapper.SetInputData(poly)
+            self._cross_points = poly.GetPoints()
+        # move the four end points in place: no new polydata (and no new GPU buffers) per frame
+        pts = self._cross_points
+        for n, (px, py) in enumerate(((0.0, y), (w, y), (x, 0.0), (x, h))):
+            pts.SetPoint(n, float(px), float(py), 0.4)
+        pts.Modified()
         self.cross_actor.VisibilityOn()
 
     def set_corner_text(self, upper_left: str, lower_left: str) -> None:

@@ -20,6 +20,14 @@ from app.viewstate.state import CrosshairState
 from app.viewstate.windowing import WindowLevel, data_range, initial_window, presets_for
 
 
+def acquisition_first(volume) -> tuple[str, ...]:
+    """The three orientations with the one the slices were acquired in first (the large view):
+    a sagittal MR opens on its sagittal slices, an axial CT on axial ones."""
+    axis = int(np.argmax(np.abs(volume.direction[:, 2])))
+    first = ("sagittal", "coronal", "axial")[axis]
+    return (first, *[o for o in ORIENTATIONS if o != first])
+
+
 class ViewArea(QtWidgets.QWidget):
     status = Signal(str)  # value under the cursor and its LPS position
     window_changed = Signal()
@@ -37,6 +45,7 @@ class ViewArea(QtWidgets.QWidget):
         self._dirty_pixels: set[str] = set()
         self._update_pending = False
         self._to_draw: set[str] = set()
+        self._composed: dict[str, tuple] = {}  # pixels composed on one turn, drawn on the next
         self._closed = False
         # one owned timer (dies with the widget), so no draw can fire after the views are gone
         self._draw_timer = QtCore.QTimer(self)
@@ -97,7 +106,7 @@ class ViewArea(QtWidgets.QWidget):
     def set_series(self, series: Series) -> None:
         self.series = series
         self._placeholder.hide()
-        self.cross = CrosshairState(series.image)
+        self.cross = CrosshairState(series.image, acquisition_first(series.image))
         names = tuple(self.cross.planes)
         self._make_views(names)
         self.window = initial_window(series)
@@ -123,21 +132,33 @@ class ViewArea(QtWidgets.QWidget):
         Views are then redrawn one per event-loop turn, so a full redraw of three views under
         software OpenGL never blocks the loop for the time of all three.
         """
-        self._dirty_pixels |= set(self.views) if pixels_for is None else pixels_for
+        changed = set(self.views) if pixels_for is None else pixels_for
+        self._dirty_pixels |= changed
+        for name in changed:
+            self._composed.pop(name, None)  # composed before this change: stale
         self._to_draw = set(self.views)
         if not self._update_pending and not self._closed:
             self._update_pending = True
             self._draw_timer.start(0)
 
     def _draw_next(self) -> None:
+        """One step per event-loop turn: compose a view's pixels, or upload and render them."""
         if not self._to_draw or self.series is None or self._closed:
             self._update_pending = False
             return
         # the view whose pixels changed first (it is the one the user is looking at)
-        order = [n for n in self.views if n in self._dirty_pixels] + list(self.views)
+        order = (
+            [n for n in self.views if n in self._dirty_pixels]
+            + [n for n in self.views if n in self._composed]
+            + list(self.views)
+        )
         name = next(n for n in order if n in self._to_draw)
-        self._to_draw.discard(name)
-        self._draw(name)
+        if name in self._dirty_pixels:
+            self._dirty_pixels.discard(name)
+            self._composed[name] = self._compose(name)
+        else:
+            self._to_draw.discard(name)
+            self._draw(name)
         if self._to_draw:
             # a 1 ms timer, not a posted call: other timers (and input) get their turn first
             self._draw_timer.start(1)
@@ -163,20 +184,27 @@ class ViewArea(QtWidgets.QWidget):
         for view in self.views.values():
             view.Finalize()
 
+    def _compose(self, name: str):
+        shown = self._display_plane(name)
+        return shown, compose_view(
+            self.series.image, self.window, shown, self.cross.depth(name), list(self.layers)
+        )
+
     def _draw(self, name: str) -> None:
         if self._closed or self.series is None or self.cross is None or self.window is None:
             return
         view = self.views[name]
         plane = self.cross.planes[name]
-        depth = self.cross.depth(name)
-        shown = self._display_plane(name)
-        if shown.shape != view.plane.shape:
-            view.set_plane(shown, refit=False)
-            self._dirty_pixels.add(name)
+        if self._display_plane(name).shape != view.plane.shape:
+            self._dirty_pixels.add(name)  # another level of detail
         if name in self._dirty_pixels:
             self._dirty_pixels.discard(name)
-            layers = list(self.layers)
-            view.set_view_image(compose_view(self.series.image, self.window, shown, depth, layers))
+            self._composed[name] = self._compose(name)
+        if name in self._composed:
+            shown, image = self._composed.pop(name)
+            if shown is not view.plane:
+                view.set_plane(shown, refit=False)
+            view.set_view_image(image)
         if self.volume_mode:
             rcd = plane.to_plane(self.cross.point)
             view.set_crosshair((rcd[1] * plane.spacing[1], rcd[0] * plane.spacing[0]))
@@ -199,7 +227,7 @@ class ViewArea(QtWidgets.QWidget):
         if plane.orientation != "native" or max(plane.shape) <= 1024:
             return 1
         ratio = self.views[name].mm_per_screen_pixel() / min(plane.spacing)
-        return max(1, int(ratio))
+        return max(1, round(ratio))
 
     def _display_plane(self, name: str):
         return self.cross.planes[name].decimated(self._lod_factor(name))

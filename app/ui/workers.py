@@ -61,6 +61,13 @@ class _Throttle:
         return False
 
 
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    from app.engine.registry import UnknownTask
+    from app.engine.runtime import WeightsError
+
+    return (WeightsError, UnknownTask, FileNotFoundError)
+
+
 class LoadWorker(QtCore.QThread):
     progress = Signal(int, int)
     loaded = Signal(object, object)  # LoadResult, {series_uid: thumbnail}
@@ -87,9 +94,7 @@ class LoadWorker(QtCore.QThread):
         try:
             from app.study import load  # the loader lands in app.study (Foundation I)
 
-            result: LoadResult = load(
-                self.path, progress=self._report, cancel=self._cancel.is_set
-            )
+            result: LoadResult = load(self.path, progress=self._report, cancel=self._cancel.is_set)
             if self._cancel.is_set():
                 raise LoadCancelled("cancelled")
             thumbs = {s.series_uid: thumbnail(s) for s in result.all_series()}
@@ -162,6 +167,9 @@ class AnalysisWorker(QtCore.QThread):
             return
         except InputRejected as exc:
             self.rejected.emit(str(exc))
+            return
+        except _expected_errors() as exc:  # missing weights, unknown task: a message suffices
+            self.failed.emit(f"{self.task_id}: {exc}")
             return
         except Exception as exc:  # noqa: BLE001 - shown to the user, never a crash
             traceback.print_exc()

@@ -45,8 +45,11 @@ def _stop_after_exit(proc: subprocess.Popen) -> None:
     """Stop Xvfb once this process has exited: stopping it earlier (atexit) breaks Qt's and
     VTK's display connections while they are still being torn down."""
     subprocess.Popen(
-        ["sh", "-c", f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 0.2; done; "
-                     f"kill {proc.pid}"],  # fmt: skip
+        [
+            "sh",
+            "-c",
+            f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 0.2; done; kill {proc.pid}",
+        ],  # fmt: skip
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,

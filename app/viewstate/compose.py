@@ -102,14 +102,19 @@ def _blend_heatmap(rgb: np.ndarray, layer: Layer, plane: PlaneGrid, depth: float
         return
     idx = np.clip(np.where(finite, scaled, 0.0), 0, 255).astype(np.uint8)
     a = float(layer.opacity)
-    keep = np.floor(np.arange(256) * (1.0 - a)).astype(np.uint8)
-    add = np.floor(colormap_lut(ov.colormap).astype(np.float32) * a).astype(np.uint8)
-    blended = np.take(keep, rgb)
-    blended += np.take(add, idx, axis=0)  # floors keep the sum <= 255
-    if inside.all():
-        rgb[...] = blended
-    else:
-        rgb[inside] = blended[inside]
+    keep = np.uint16(round((1.0 - a) * 256))
+    add = np.floor(colormap_lut(ov.colormap).astype(np.float32) * a).astype(np.uint16)
+    all_inside = bool(inside.all())
+    for c in range(3):  # per channel: 1-D table lookups and integer arithmetic only
+        ch = rgb[..., c].astype(np.uint16)
+        ch *= keep
+        ch >>= 8
+        ch += np.take(add[:, c], idx)
+        np.minimum(ch, 255, out=ch)
+        if all_inside:
+            rgb[..., c] = ch
+        else:
+            rgb[..., c][inside] = ch[inside]
 
 
 def _plane_xy(plane: PlaneGrid, world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -195,9 +200,7 @@ def compose_view(
             _blend_labels(out.rgb, layer, plane, depth)
         elif isinstance(ov, HeatmapOverlay) and ov.image is not None:
             _blend_heatmap(out.rgb, layer, plane, depth)
-            out.colorbar = ColorBar(
-                colormap_lut(ov.colormap), *ov.value_range, ov.label or ov.name
-            )
+            out.colorbar = ColorBar(colormap_lut(ov.colormap), *ov.value_range, ov.label or ov.name)
         elif isinstance(ov, BoxOverlay):
             _box_primitives(out, layer, plane, depth, tol)
         elif isinstance(ov, LandmarkOverlay):

@@ -194,9 +194,9 @@ def _single_axis(step: np.ndarray) -> int | None:
 
 
 def _run_slice(idx: np.ndarray) -> slice:
-    """The slice selecting a run of consecutive indices, ascending or descending."""
-    step = 1 if len(idx) == 1 or idx[1] > idx[0] else -1
-    stop = int(idx[-1]) + step
+    """The slice selecting evenly spaced indices (any integer step, either direction)."""
+    step = 1 if len(idx) == 1 else int(idx[1] - idx[0])
+    stop = int(idx[-1]) + (1 if step > 0 else -1)
     return slice(int(idx[0]), None if stop < 0 else stop, step)
 
 
@@ -235,8 +235,10 @@ def reslice(
         out_shape = (nrow, ncol) + arr.shape[3:]
         if not (0 <= w < size_ijk[aw]) or not cvalid.any() or not rvalid.any():
             return np.full(out_shape, fill, dtype=dtype), np.zeros((nrow, ncol), bool)
-        unit = abs(abs(dcol[ac]) - 1) < _AXIS_TOL and abs(abs(drow[ar]) - 1) < _AXIS_TOL
-        if unit and cvalid.all() and rvalid.all():
+        integral = all(
+            abs(s - round(s)) < _AXIS_TOL and round(s) != 0 for s in (dcol[ac], drow[ar])
+        )
+        if integral and cvalid.all() and rvalid.all():
             # plain strided view: no gather at all (the common case: a layer on the same grid)
             sl = arr[(slice(None),) * (2 - aw) + (w,)]
             rem = sorted(2 - n for n in (0, 1, 2) if n != aw)
@@ -270,9 +272,7 @@ def reslice(
     rr, cc = np.mgrid[0:nrow, 0:ncol].astype(np.float32)
     coords_ijk = p0[:, None, None] + dcol[:, None, None] * cc + drow[:, None, None] * rr
     coords_kji = coords_ijk[::-1]
-    valid = np.all(
-        (coords_ijk > -0.5) & (coords_ijk < size_ijk[:, None, None] - 0.5), axis=0
-    )
+    valid = np.all((coords_ijk > -0.5) & (coords_ijk < size_ijk[:, None, None] - 0.5), axis=0)
     data = arr if arr.ndim == 3 else None
     if data is not None:
         out = ndimage.map_coordinates(

@@ -30,7 +30,7 @@ from app.study.geometry import ImageVolume
 N_SLICES, SIZE = 300, 512
 SLICE_TARGET_MS = 30.0
 MEMORY_TARGET = 1.5
-BATCHES, BATCH = 6, 12
+BATCHES, BATCH = 10, 12
 REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.gui

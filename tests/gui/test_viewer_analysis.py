@@ -4,6 +4,7 @@ as layers, click-to-centre, class maps, rejected input, closing while busy, even
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ from tests.gui.viewer_fakes import (
 )
 
 pytestmark = pytest.mark.gui
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _run(qtbot, window, adapter, task="fake"):
@@ -200,3 +202,39 @@ def test_real_adapters_if_present(qtbot, window, real_data):
         _run(qtbot, window, None, "cervical-fracture")
         assert window.findings.message.isVisible()
         assert window.findings.message.text().startswith("Not analysed")
+
+
+def test_cervical_adapter_click_a_vertebra_centres_the_views(qtbot, window):
+    """With the shipped cervical weights: the C1-C7 map in the views, click a vertebra."""
+    from app.engine.registry import available_tasks, get_adapter
+
+    demo = REPO / "resources" / "demo" / "cervical-fracture" / "phantom_fracture_C2_C6"
+    if "cervical-fracture" not in available_tasks() or not demo.is_dir():
+        pytest.skip("cervical-fracture adapter or demo study not available")
+    try:
+        adapter = get_adapter("cervical-fracture")
+    except Exception as exc:  # noqa: BLE001 - weights not exported yet
+        pytest.skip(f"cervical-fracture not usable: {exc}")
+    open_and_wait(qtbot, window, demo)
+    window.layers.clear("truth")
+    _run(qtbot, window, adapter, "cervical-fracture")
+    if window.findings.result is None:
+        pytest.skip(f"cervical-fracture gave no result: {window.findings.message.text()}")
+    labelmaps = [la for la in window.layers if la.kind == "labelmap"]
+    assert labelmaps, "the C1-C7 label map is not a layer"
+    clickable = [
+        it
+        for it in window.findings.finding_items()
+        if window.layers.find_region(it.data(0, FINDING_ROLE).region_id)
+    ]
+    assert clickable, "no finding refers to a vertebra of the label map"
+    item = clickable[len(clickable) // 2]
+    window.findings.tree.itemClicked.emit(item, 0)
+    layer, value = window.layers.find_region(item.data(0, FINDING_ROLE).region_id)
+    assert np.allclose(window.view_area.cross.point, layer.centroids()[value], atol=1e-6)
+    window.layers.set_opacity(layer.id, 1.0)  # pure label colours for the pixel check
+    settle(qtbot, window)
+    colour = layer.label_lut()[value, :3]
+    for name, rgb in window.view_area.capture_views().items():
+        near = colour_mask(rgb, tuple(int(c) for c in colour), 60)
+        assert near.sum() > 0, f"{name}: the clicked vertebra is not drawn"

@@ -10,9 +10,11 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from PySide6.QtCore import Qt
 
 from app.findings.types import LabelMapOverlay
+from app.ui.slice_view import CROSSHAIR_COLOUR
 from tests.gui.conftest import WAIT_MS, colour_mask, open_and_wait, settle
 
 pytestmark = pytest.mark.gui
+_CROSS_RGB = tuple(int(c * 255) for c in CROSSHAIR_COLOUR)
 
 
 def _send_drag(widget, button, start, delta, steps=5):
@@ -118,11 +120,17 @@ def test_scroll_keys_wheel_home_end_change_the_image(qtbot, window, ct_dir):
         QtCore.QPoint(0, 0), QtCore.QPoint(0, 360), Qt.MouseButton.NoButton,
         Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False,
     )  # fmt: skip
+    coronal = va.views["coronal"]
+    y_before = coronal.cross_mapper.GetInput().GetPoint(0)[1]
+    line_before = colour_mask(coronal.capture(), _CROSS_RGB, 8).sum(axis=1).argmax()
     QtWidgets.QApplication.sendEvent(view, wheel)
     settle(qtbot, window)
     assert va.cross.slice_index("axial") == 3
-    # the other views' crosshair follows: the coronal view's horizontal line moved
-    assert va.cross.slice_index("coronal") == va.cross.slice_index("coronal")
+    # the other views' crosshair follows: the coronal view's horizontal line moved up 3 slices
+    y_after = coronal.cross_mapper.GetInput().GetPoint(0)[1]
+    assert y_after - y_before == pytest.approx(3 * 2.5)
+    line_after = colour_mask(coronal.capture(), _CROSS_RGB, 8).sum(axis=1).argmax()
+    assert line_after < line_before  # higher on screen (superior is up)
 
 
 def test_window_level_drag_presets_invert_reset(qtbot, window, ct_dir):
@@ -196,15 +204,36 @@ def test_click_moves_crosshair_and_status_shows_hu_and_lps(qtbot, window, ct_dir
     assert "mm LPS" in window.cursor_label.text()
 
 
-def test_recent_files_and_state(qtbot, window, ct_dir, tmp_path):
+def test_recent_files_and_state_round_trip(qtbot, window, ct_dir, tmp_path):
+    from app.ui.main import MainWindow
+    from app.viewstate.state import ViewerState
+
     open_and_wait(qtbot, window, ct_dir)
     assert window.recent_files()[0] == str(ct_dir)
-    state = window.viewer_state()
-    assert state.series_uid == window.series.series_uid
-    path = state.save(tmp_path / "state.json")
-    assert "crosshair_lps" in path.read_text()
+    va = window.view_area
+    va.scroll("axial", 5)
+    va.apply_preset("Bone")
+    va.toggle_invert()
+    layer = window.layers.add_overlay(
+        LabelMapOverlay("Blob", image=va.series.image.with_array(
+            np.ones(va.series.image.shape, np.uint8)), labels={1: ("b", (0, 255, 0))}),
+        "user",
+    )  # fmt: skip
+    window.layers.set_opacity(layer.id, 0.3)
+    path = window.viewer_state().save(tmp_path / "state.json")
+
+    other = MainWindow()
+    qtbot.addWidget(other)
+    other.show()
+    other.restore_state(ViewerState.load(path))
+    qtbot.waitUntil(lambda: other.series is not None and not other.is_busy(), timeout=WAIT_MS)
+    settle(qtbot, other)
+    assert other.view_area.cross.slice_index("axial") == va.cross.slice_index("axial")
+    assert other.view_area.window == va.window
+    other.close()
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_drag_and_drop_opens(qtbot, window, ct_dir):
     mime = QtCore.QMimeData()
     mime.setUrls([QtCore.QUrl.fromLocalFile(str(ct_dir))])
@@ -260,3 +289,46 @@ def test_loading_runs_in_a_worker_and_cancels(qtbot, window, monkeypatch):
     qtbot.waitUntil(lambda: not window.is_busy(), timeout=WAIT_MS)
     assert "cancelled" in window.statusBar().currentMessage().lower()
     assert threading.get_ident() not in seen  # the load never ran on the GUI thread
+
+
+def test_real_gantry_tilted_ct_renders_in_three_views(qtbot, window, real_data):
+    path = real_data / "ct_head_gantry_tilt"
+    open_and_wait(qtbot, window, path)
+    va = window.view_area
+    assert va.series.image.direction[1, 1] < 0.99  # oblique: sheared grid kept, not squashed
+    for name, rgb in va.capture_views().items():
+        inner = rgb[40:-40, 40:-40].astype(float)
+        assert inner.std() > 15, f"{name} view of the real head CT is blank"
+    # skull is bright at bone window, left-right symmetric about the centre in axial
+    va.apply_preset("Bone")
+    settle(qtbot, window)
+    grey = va.views["axial"].capture().astype(float).mean(axis=-1)
+    cols = np.nonzero((grey > 200).any(axis=0))[0]
+    centre = grey.shape[1] / 2
+    assert abs((cols.min() + cols.max()) / 2 - centre) < 0.1 * grey.shape[1]
+
+
+def test_run_viewer_opens_the_path_from_the_command_line(qtbot, ct_dir, tmp_path, monkeypatch):
+    from app.ui.main import MainWindow, run_viewer
+
+    monkeypatch.setenv("OSTEOVIEW_SETTINGS", str(tmp_path / "settings.ini"))
+    app = QtWidgets.QApplication.instance()
+    seen = {}
+    deadline = QtCore.QDeadlineTimer(WAIT_MS)
+
+    def poll():
+        wins = [w for w in app.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
+        if wins and wins[0].series is not None and not wins[0].is_busy():
+            seen["description"] = wins[0].series.description
+            wins[0].close()
+            app.quit()
+        elif deadline.hasExpired():
+            for w in wins:
+                w.close()
+            app.quit()
+        else:
+            QtCore.QTimer.singleShot(50, poll)
+
+    QtCore.QTimer.singleShot(50, poll)
+    assert run_viewer([str(ct_dir)]) == 0
+    assert seen.get("description") == "viewer test phantom"

@@ -99,7 +99,10 @@ class FakeImageAdapter(Adapter):
             right_half = (ii < ni / 2).astype(np.float32)[None]
             left_half = 1 - right_half
         findings, boxes = [], []
-        for side, box in (("right", (0, 0, ni / 2 - 1, nj - 1)), ("left", (ni / 2, 0, ni - 1, nj - 1))):
+        for side, box in (
+            ("right", (0, 0, ni / 2 - 1, nj - 1)),
+            ("left", (ni / 2, 0, ni - 1, nj - 1)),
+        ):
             findings += [
                 Finding("fracture", 0.7, 0.5, "fracture", side=side),
                 Finding("A", 0.6, 0.5, "type", "fracture", side=side),

@@ -148,3 +148,12 @@ def test_modified_weights_are_refused(tmp_path):
     )
     with pytest.raises(WeightsError, match="sha256"):
         FemurAOAdapter(tmp_path / "w").run(series)
+
+
+def test_real_paediatric_pelvis_gives_two_sides(adapter, real_data):
+    series = load(real_data / "radoss_ddh_xray" / "331_DDH_1.dcm").all_series()[0]
+    r = adapter.run(series)
+    assert {f.side for f in r.findings} == {"right", "left"}
+    assert r.extra["layout"] == "bilateral" and r.extra["real_image"] is True
+    heat = next(o for o in r.overlays if isinstance(o, HeatmapOverlay))
+    assert heat.image.shape == (1, 331, 331)

@@ -39,6 +39,7 @@ def test_laterality_tag_overrides_the_heuristic():
     s = generate(1, shape=(410, 500), view="left")
     assert detect_layout(s.image, "R").sides == ("right",)
     assert detect_layout(s.image, "L").how == "DICOM laterality tag"
+    assert detect_layout(s.image, "B").view == "bilateral"
 
 
 def test_real_hip_film_is_one_left_hip(real_data):
@@ -62,3 +63,13 @@ def test_resize_and_equalise():
     assert e.min() == 0 and e.max() == 1
     hist = np.histogram(e, bins=4, range=(0, 1))[0]
     assert hist.min() > 0.15 * e.size  # roughly flat after equalisation
+
+
+def test_square_paediatric_pelvis_films_show_both_hips(real_data):
+    from app.study import load
+
+    for path in sorted((real_data / "radoss_ddh_xray").glob("*.dcm")):
+        image = load(path).all_series()[0].image.array[0]
+        layout = detect_layout(image)
+        assert layout.view == "bilateral", (path.name, layout)
+        assert "symmetry" in layout.how
