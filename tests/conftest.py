@@ -38,8 +38,23 @@ def _start_xvfb() -> None:
             time.sleep(0.1)
         if proc.poll() is None:
             _xvfb = proc
+            _stop_after_exit(proc)
             os.environ["DISPLAY"] = f":{num}"
             return
+
+
+def _stop_after_exit(proc: subprocess.Popen) -> None:
+    """Stop Xvfb when this process ends, however it ends (a crashed run leaves no server)."""
+    subprocess.Popen(
+        [
+            "sh",
+            "-c",
+            f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 0.5; done; kill {proc.pid}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -53,19 +68,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    if _xvfb is not None:
-        # Stop Xvfb only after this process has exited: Qt and VTK still hold display
-        # connections here, and losing the server under them makes Xlib exit(1) the run.
-        subprocess.Popen(
-            [
-                "sh",
-                "-c",
-                f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 0.2; done; kill {_xvfb.pid}",
-            ],  # fmt: skip
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+    # Xvfb is stopped by the watcher started with it (see _stop_after_exit), once this process
+    # has exited: Qt and VTK still hold display connections here, and losing the server under
+    # them makes Xlib exit(1) the run.
+    pass
 
 
 @pytest.fixture(scope="session")

@@ -232,3 +232,105 @@ def test_femur_demo_end_to_end(tmp_path, capsys):
         ["pdftotext", str(out / "report.pdf"), "-"], capture_output=True, text=True
     ).stdout
     assert "CAM" in text and "Key images" in text and "B2" in text
+
+
+def _csv_rows(path: Path) -> dict[str, dict]:
+    import csv
+
+    with open(path, newline="") as f:
+        return {row["study"]: row for row in csv.DictReader(f)}
+
+
+def _pdf_page_pixels(pdf: Path, page: int, tmp_path: Path) -> np.ndarray:
+    from PIL import Image
+
+    prefix = tmp_path / f"p{page}"
+    subprocess.run(
+        [
+            "pdftoppm",
+            "-r",
+            "100",
+            "-f",
+            str(page),
+            "-l",
+            str(page),
+            "-png",
+            "-singlefile",
+            str(pdf),
+            str(prefix),
+        ],
+        check=True,
+    )
+    return np.asarray(Image.open(f"{prefix}.png").convert("RGB")).astype(int)
+
+
+def _pages_with(pdf: Path, text: str) -> list[int]:
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+    pages = int(next(line.split()[-1] for line in info.splitlines() if line.startswith("Pages:")))
+    return [
+        p
+        for p in range(1, pages + 1)
+        if text
+        in subprocess.run(
+            ["pdftotext", "-f", str(p), "-l", str(p), str(pdf), "-"], capture_output=True, text=True
+        ).stdout
+    ]
+
+
+def test_cervical_demo_batch_end_to_end(tmp_path, capsys):
+    """The real cervical adapter on its demo phantoms: batch, findings, label map in place, PDF."""
+    from app.findings.io import read_findings
+    from app.study.nifti import read_nifti
+    from models.cervical_fracture.phantom import LABEL_TABLE, write_demo
+
+    studies = write_demo(tmp_path / "demo")
+    root, out = studies[0].parent, tmp_path / "out"
+    rc = main(["analyze", str(root), "--task", "cervical-fracture", "--out", str(out), "--report"])
+    assert rc == 0, capsys.readouterr()
+    rows = _csv_rows(out / "summary.csv")
+    assert set(rows) == {s.name for s in studies}
+    for row in rows.values():
+        assert row["status"] == "ok" and row["modality"] == "CT"
+        probs = [
+            float(row[f"p:{v}"])
+            for v in ("C1", "C2", "C3", "C4", "C5", "C6", "C7", "patient_overall")
+        ]
+        assert all(0.0 <= p <= 1.0 for p in probs)
+    for study in studies:
+        saved = read_findings(out / study.name)
+        labels = [f.label for f in saved.result.findings]
+        assert (
+            labels[:7] == ["C1", "C2", "C3", "C4", "C5", "C6", "C7"] and "patient_overall" in labels
+        )
+        assert saved.result.provenance.weights_sha256 and saved.document["disclaimer"]
+        # The predicted label map sits on the truth label map in world space (no flip, no shift).
+        predicted = saved.result.overlays[0].image
+        truth = read_nifti(study / "truth_labels.nii.gz")
+        np.testing.assert_allclose(predicted.affine_lps(), truth.affine_lps(), atol=1e-3)
+        p, t = np.asarray(predicted.array), np.asarray(truth.array)
+        both = ((p > 0) & (p <= 7) & (p == t)).sum()
+        dice = 2 * both / (((p > 0) & (p <= 7)).sum() + ((t > 0) & (t <= 7)).sum())
+        assert dice > 0.6, (study.name, dice)
+        # The report's key images show flagged vertebrae in their label-map colours.
+        pdf = out / study.name / "report.pdf"
+        positives = [f for f in saved.result.findings if f.positive and f.region_id]
+        key_pages = _pages_with(pdf, "Key images")
+        assert key_pages
+        pixels = np.concatenate([_pdf_page_pixels(pdf, n, tmp_path) for n in key_pages])
+        for f in positives:
+            colour = np.array(LABEL_TABLE[int(f.region_id)][1])
+            assert (np.abs(pixels - colour).max(axis=-1) <= 30).sum() > 50, f.label
+        text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True).stdout
+        assert (
+            "patient_overall" in text
+            and "trained on synthetic phantoms, not for clinical use" in text
+        )
+
+
+def test_cervical_declines_the_real_abdomen_ct(real_data, tmp_path, capsys):
+    src = real_data / "totalsegmentator" / "example_ct_dicom"
+    rc = main(["analyze", str(src), "--task", "cervical-fracture", "--out", str(tmp_path / "o")])
+    captured = capsys.readouterr()
+    assert rc == 2 and captured.err.count("\n") == 1 and "Traceback" not in captured.err
+    assert str(src) in captured.err and "cervical" in captured.err.lower()
+    assert not (tmp_path / "o" / "findings.json").exists()

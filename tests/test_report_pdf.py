@@ -292,6 +292,6 @@ def test_key_images_follow_the_result_not_the_task():
         f.probability = 0.0
     captions = [k.caption for k in standard_key_images(result, ct)]
     assert captions == [
-        "Vertebrae: axial overview (no region flagged)",
-        "Vertebrae: sagittal overview (no region flagged)",
+        "Vertebrae: axial overview through V2 (no region flagged)",
+        "Vertebrae: sagittal overview through V2 (no region flagged)",
     ]

@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.cli import CliError
+    from app.errors import CliError
 
     if not Path(args.path).exists():
         raise FileNotFoundError(2, "No such file or directory", args.path)

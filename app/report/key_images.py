@@ -99,14 +99,23 @@ def standard_key_images(
                     KeyImage(f"{_finding_caption(f)}: {plane} through {f.region_id}", rgb)
                 )
         if not flagged:
+            # Overview through the middle one of the labelled regions (a whole-map centroid can
+            # fall between them, e.g. in a disc).
             step = 2 if arr.size > 8_000_000 else 1
-            mask = arr[::step, ::step, ::step] > 0
-            if mask.any():
-                k, j, i = (float(np.mean(ax)) * step for ax in np.nonzero(mask))
-                centre = lm.image.index_to_world(np.array([i, j, k]))
+            present = [int(v) for v in np.unique(arr[::step, ::step, ::step]) if v > 0]
+            if present:
+                middle = present[(len(present) - 1) // 2]
+                centre = _centroids(arr, [middle], lm.image).get(middle)
+                name = lm.labels.get(middle, (str(middle),))[0]
                 for plane in ("axial", "sagittal"):
+                    if centre is None:
+                        break
                     rgb = render_slice(series, overlays, plane, centre, window, max_size)
-                    images.append(KeyImage(f"{lm.name}: {plane} overview (no region flagged)", rgb))
+                    images.append(
+                        KeyImage(
+                            f"{lm.name}: {plane} overview through {name} (no region flagged)", rgb
+                        )
+                    )
     if not images:
         images = _middle_images(series, overlays, window, max_size)
     return images

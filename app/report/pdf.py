@@ -295,8 +295,14 @@ def _run_section(run: ReportRun, width: float, st) -> list:
         story.append(_p(r.summary, st["body"]))
     trained = prov.trained_on or ""
     banner_text = "Model weights " + (prov.disclaimer or f"trained on {trained or 'unknown data'}")
-    if trained and trained.lower() not in banner_text.lower():
-        banner_text += f" (trained on: {trained})"
+    # trained_on often repeats the disclaimer; show only what it adds.
+    detail = "; ".join(
+        part.strip()
+        for part in trained.split(";")
+        if part.strip() and part.strip() not in banner_text
+    )
+    if detail:
+        banner_text += f" (trained on: {detail})"
     story += [Spacer(1, 0.15 * cm), _banner(banner_text, width, st), Spacer(1, 0.2 * cm)]
     sha = [
         _p(f"{name}: {digest}", st["mono"]) for name, digest in sorted(prov.weights_sha256.items())

@@ -379,6 +379,10 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _on_result(self, result: AnalysisResult, centroids: dict) -> None:
         self._analysing = False
+        worker = self.sender()
+        if isinstance(worker, AnalysisWorker) and worker.series is not self.series:
+            self._end_analysis("The analysed series is no longer shown; run it again.")
+            return
         self.findings.set_running(False)
         self.findings.stage_label.setText(f"{result.task_id}: done")
         self.apply_result(result, centroids)
@@ -388,15 +392,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self.result = result
         source = f"task:{result.task_id}"
         self.layers.clear(source)
-        first_heatmap = True
+        heatmaps = [ov for ov in result.overlays if isinstance(ov, HeatmapOverlay)]
+        # one class map at a time (the panel chooses which): the adapter's pick, else the first
+        shown_map = next((ov for ov in heatmaps if ov.visible), heatmaps[0] if heatmaps else None)
         for ov in result.overlays:
             layer = self.layers.add_overlay(ov, source, reference=self.series.image)
             if layer.kind == "labelmap" and centroids and ov.name in centroids:
                 layer._centroids = centroids[ov.name]
             if layer.kind == "heatmap":
-                # one class map at a time; the panel chooses which
-                layer.visible = first_heatmap and layer.visible
-                first_heatmap = False
+                layer.visible = ov is shown_map
         self.findings.show_result(result)
         self.view_area.request_update()
 

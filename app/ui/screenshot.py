@@ -24,7 +24,7 @@ def take_screenshot(
     result = load(path)
     series = primary_series(result)
     if series is None:
-        from app.cli import CliError
+        from app.errors import CliError
 
         reasons = "; ".join(f"{e.path}: {e.reason}" for e in result.errors[:3])
         raise CliError(f"{path}: nothing to show" + (f" ({reasons})" if reasons else ""))

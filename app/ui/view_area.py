@@ -66,7 +66,8 @@ class ViewArea(QtWidgets.QWidget):
 
     # ---- series -------------------------------------------------------------------
     def _make_views(self, names: tuple[str, ...]) -> None:
-        """Volumes: axial large on the left, sagittal over coronal on the right; images: one."""
+        """Volumes: the acquisition plane large on the left, the other two stacked on the right;
+        images: one view."""
         if tuple(self.views) == names:
             return
         for view in self.views.values():

@@ -160,65 +160,127 @@ def stage1_inputs(work: np.ndarray) -> np.ndarray:
 
 
 # ---- stage-1 post-processing ----------------------------------------------------------------
-def order_levels(probs: np.ndarray, superior_is_high_k: bool) -> np.ndarray:
-    """Per-slice dominant level under the anatomical order (ours, not the paper's).
+MIN_COMPONENT_VOXELS = 20
+MAX_COMPONENT_MM = 22.0  # a subaxial vertebra is 12-17 mm tall; taller means merged levels
+SKIP_PENALTY = 4.0  # log-likelihood cost of a level with no component (a missed vertebra)
 
-    probs: (K, 9, H, W) softmax. Levels run skull/other -> C1 -> ... -> C7 -> other along the
-    body axis with no level skipped, so a Viterbi pass over per-slice class evidence fixes a
-    2.5D network that mistakes, say, C4 for C5 on some slices. Returns (K,) states 0..8
-    (0 = other spine above C1, 1..7 = C1..C7, 8 = other spine below C7).
+
+def _ordered_assignment(logq: np.ndarray) -> list[int]:
+    """Labels for components sorted superior -> inferior: C3..C7 strictly in order, then
+    any number of "other spine" (8). ``logq`` is (n, 6) log-probabilities of C3..C7 and 8.
+
+    A Viterbi pass over states 0..5 (= C3..C7, other); a component may skip levels at a cost.
     """
-    spine = probs[:, 1:].sum(axis=1)  # (K, H, W)
-    weight = (spine > 0.5).astype(np.float32)
-    mass = (probs[:, 1:] * weight[:, None]).sum(axis=(2, 3))  # (K, 8) soft counts per class
-    alpha = 1.0
-    frac = (mass + alpha) / (mass.sum(axis=1, keepdims=True) + 8 * alpha)
-    # state s emits class: 0 -> other, 1..7 -> C1..C7, 8 -> other
-    cls = np.array([7, 0, 1, 2, 3, 4, 5, 6, 7])
-    emit = np.log(frac[:, cls])  # (K, 9)
-    if not superior_is_high_k:
-        emit_ordered = emit
-    else:
-        emit_ordered = emit[::-1]
-    n_k, n_s = emit_ordered.shape
-    score = emit_ordered[0].copy()
-    back = np.zeros((n_k, n_s), dtype=np.int64)
-    for k in range(1, n_k):
-        stay = score
-        step = np.concatenate([[-np.inf], score[:-1]])
-        take_step = step > stay
-        back[k] = np.where(take_step, np.arange(n_s) - 1, np.arange(n_s))
-        score = np.maximum(stay, step) + emit_ordered[k]
-    states = np.zeros(n_k, dtype=np.int64)
-    states[-1] = int(np.argmax(score))
-    for k in range(n_k - 1, 0, -1):
-        states[k - 1] = back[k, states[k]]
-    return states[::-1] if superior_is_high_k else states
+    n = len(logq)
+    n_states = 6
+    score = np.full((n, n_states), -np.inf)
+    back = np.zeros((n, n_states), dtype=np.int64)
+    for s in range(n_states):
+        score[0, s] = logq[0, s] - SKIP_PENALTY * min(s, 5)
+    for i in range(1, n):
+        for s in range(n_states):
+            best, arg = -np.inf, 0
+            for prev in range(n_states):
+                if prev < s:
+                    skipped = max(0, min(s, 5) - prev - 1)
+                    cand = score[i - 1, prev] - SKIP_PENALTY * skipped
+                elif prev == s == 5:  # several thoracic / other components in a row
+                    cand = score[i - 1, prev]
+                else:
+                    continue
+                if cand > best:
+                    best, arg = cand, prev
+            score[i, s] = best + logq[i, s]
+            back[i, s] = arg
+    states = [int(np.argmax(score[-1]))]
+    for i in range(n - 1, 0, -1):
+        states.append(int(back[i, states[-1]]))
+    states = states[::-1]
+    return [3 + st if st < 5 else OTHER_SPINE for st in states]
 
 
-_ALLOWED = {  # classes a spine pixel may take in a slice whose dominant state is s
-    0: (8, 1),
-    1: (8, 1, 2),
-    **{s: (s - 1, s, s + 1) for s in range(2, 7)},
-    7: (6, 7, 8),
-    8: (7, 8),
-}
+def _split_tall(idx: np.ndarray, k: np.ndarray, max_slices: int) -> list[np.ndarray]:
+    """Split a component taller than one vertebra at its thinnest interior slice (a disc that
+    a fracture fragment or blur bridged), recursively."""
+    k0, k1 = int(k.min()), int(k.max())
+    if k1 - k0 + 1 <= max_slices or k1 - k0 < 6:
+        return [idx]
+    area = np.bincount(k - k0)
+    cut = k0 + 3 + int(np.argmin(area[3:-3]))
+    upper, lower = k >= cut, k < cut
+    return _split_tall(idx[lower], k[lower], max_slices) + _split_tall(
+        idx[upper], k[upper], max_slices
+    )
 
 
-def labels_from_probs(probs: np.ndarray, superior_is_high_k: bool, ordered: bool = True):
-    """Argmax label map (K, H, W) uint8, optionally constrained by the anatomical order."""
+def labels_from_probs(
+    probs: np.ndarray,
+    superior_is_high_k: bool,
+    ordered: bool = True,
+    slice_mm: float = SLICE_MM,
+) -> np.ndarray:
+    """Label map (K, H, W) uint8 from stage-1 probabilities (K, 9, H, W).
+
+    ``ordered`` adds our anatomical post-processing (not in the paper): a 2.5D network sees one
+    slice at a time and cannot tell C4 from C5 reliably, but the spine below C2 falls apart into
+    one connected component per vertebra (discs are soft tissue), and those run C3, C4, ... C7,
+    then thoracic, from top to bottom. Components taller than one vertebra are split at their
+    thinnest slice; fragments within another component's slices join it; then each vertebra
+    below the network's C2 gets one level, chosen jointly by a Viterbi pass over their mean class
+    probabilities under that order. C1, C2 and the skull base keep the voxel-wise labels.
+    """
+    from scipy.ndimage import label as connected_components
+
     raw = np.argmax(probs, axis=1).astype(np.uint8)
     if not ordered:
         return raw
-    states = order_levels(probs, superior_is_high_k)
-    out = raw.copy()
-    for k, s in enumerate(states):
-        allowed = np.array(_ALLOWED[int(s)])
-        spine = raw[k] > 0
-        if not spine.any():
+    comps, n = connected_components(raw > 0)
+    if n == 0:
+        return raw
+    sign = 1.0 if superior_is_high_k else -1.0
+    c2_k = np.nonzero(raw == 2)[0]
+    c2_level = float(c2_k.mean()) * sign if len(c2_k) >= MIN_COMPONENT_VOXELS else np.inf
+    plane = raw.shape[1] * raw.shape[2]
+    fg = np.flatnonzero(raw > 0)
+    comp_of = comps.ravel()[fg]
+    order = np.argsort(comp_of, kind="stable")
+    bounds = np.searchsorted(comp_of[order], np.arange(1, n + 2))
+    pflat = probs.transpose(1, 0, 2, 3).reshape(N_CLASSES, -1)
+    max_slices = int(round(MAX_COMPONENT_MM / slice_mm))
+    units: list[np.ndarray] = []
+    for c in range(n):
+        idx = fg[order[bounds[c] : bounds[c + 1]]]
+        k = idx // plane
+        mean = pflat[:, idx].mean(axis=1)
+        if int(np.argmax(mean[1:])) + 1 not in (3, 4, 5, 6, 7, 8):
             continue
-        best = allowed[np.argmax(probs[k, allowed][:, spine], axis=0)]
-        out[k][spine] = best
+        if float(k.mean()) * sign >= c2_level:
+            continue
+        units += _split_tall(idx, k, max_slices)
+    # fragments lying within a bigger unit's slices belong to that vertebra; specks alone are no
+    # vertebra and keep their voxel-wise label
+    groups: list[list[np.ndarray]] = []
+    for u in sorted(units, key=len, reverse=True):
+        ku = u // plane
+        for g in groups:
+            kg = g[0] // plane
+            lo, hi = max(ku.min(), kg.min()), min(ku.max(), kg.max())
+            if hi - lo + 1 >= 0.5 * (ku.max() - ku.min() + 1):
+                g.append(u)
+                break
+        else:
+            if len(u) >= MIN_COMPONENT_VOXELS:
+                groups.append([u])
+    if not groups:
+        return raw
+    members = [np.concatenate(g) for g in groups]
+    members.sort(key=lambda m: -float((m // plane).mean()) * sign)  # superior first
+    q = np.stack([pflat[[3, 4, 5, 6, 7, 8]][:, m].sum(axis=1) for m in members])
+    q = q / np.maximum(q.sum(axis=1, keepdims=True), 1e-9)
+    out = raw.copy()
+    flat = out.reshape(-1)
+    for m, lab in zip(members, _ordered_assignment(np.log(q + 1e-4)), strict=True):
+        flat[m] = lab
     return out
 
 

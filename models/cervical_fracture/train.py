@@ -34,6 +34,7 @@ from models.cervical_fracture.data import (
 from models.cervical_fracture.networks import DEMO, PAPER, ModelConfig, build_stage1, build_stage2
 
 TRAIN_SEED_BASE = 10_000  # phantom seeds for training: base + seed * 1000 + n
+VAL_SEED_BASE = 500_000  # stage-2 early stopping (model selection), never for the gradient
 HELDOUT_SEED_BASE = 900_000  # never used for training; evaluation draws from here
 
 
@@ -121,9 +122,40 @@ def _augment_stage2(crops: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return P.stage2_sequence(np.ascontiguousarray(x))
 
 
-def train_stage2(samples: list[VertebraSample], cfg, iters, batch, lr, rng, out: Path, minutes=0.0):
+@torch.no_grad()
+def _validate(net, val: list[VertebraSample]) -> dict:
+    """RSNA-weighted vertebra log loss and AUC on validation samples (eval mode)."""
+    from models.cervical_fracture.evaluate import auc
+
+    net.eval()
+    probs = []
+    for b in range(0, len(val), 16):
+        x = np.stack([P.stage2_sequence(v.crops.astype(np.float32)) for v in val[b : b + 16]])
+        probs.append(torch.sigmoid(net(torch.from_numpy(x))).numpy())
+    net.train()
+    p = np.clip(np.concatenate(probs), 1e-6, 1 - 1e-6)
+    y = np.array([v.target for v in val], dtype=np.float64)
+    w = np.where(y > 0.5, 2.0, 1.0)
+    loss = float((w * -(y * np.log(p) + (1 - y) * np.log(1 - p))).sum() / w.sum())
+    return {"val_loss": round(loss, 4), "val_auc": round(auc(y, p), 4)}
+
+
+def train_stage2(
+    samples: list[VertebraSample],
+    cfg,
+    iters,
+    batch,
+    lr,
+    rng,
+    out: Path,
+    minutes=0.0,
+    val: list[VertebraSample] | None = None,
+    val_every: int = 100,
+):
+    """With ``val``, keeps the weights of the best validation loss (early stopping)."""
     net = build_stage2(cfg.stage2)
-    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-2)
+    best = (np.inf, None, -1)
     targets = np.array([s.target for s in samples])
     pos = np.nonzero(targets == 1)[0]
     neg = np.nonzero(targets == 0)[0]
@@ -154,8 +186,16 @@ def train_stage2(samples: list[VertebraSample], cfg, iters, batch, lr, rng, out:
             log(
                 out, stage=2, iter=it, loss=round(loss.item(), 4), elapsed_s=round(time.time() - t0)
             )
+        if val and (it % val_every == val_every - 1 or last):
+            m = _validate(net, val)
+            log(out, stage=2, iter=it, **m)
+            if m["val_loss"] < best[0]:
+                best = (m["val_loss"], {k: v.clone() for k, v in net.state_dict().items()}, it)
         if last:
             break
+    if best[1] is not None:
+        net.load_state_dict(best[1])
+        log(out, event="stage2-best", iter=best[2], val_loss=best[0])
     return net, it + 1
 
 
@@ -194,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     # one thread: on a shared 2-core machine two OpenMP threads ran 6x slower than one
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--max-studies", type=int, default=0, help="RSNA: use at most this many")
+    ap.add_argument("--val-n", type=int, default=0, help="phantoms: validation studies for stage 2")
+    ap.add_argument("--stage1-from", type=Path, help="reuse stage1.pt from this run folder")
     args = ap.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -225,12 +267,19 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"{args.data}: no training studies found")
     log(out, event="data", studies=len(records), seconds=round(time.time() - t0, 1))
 
-    studies = [s for s in (stage1_study(r) for r in records) if s is not None]
-    if not studies:
+    studies = [] if args.stage1_from else [s for s in (stage1_study(r) for r in records) if s]
+    if not studies and not args.stage1_from:
         raise SystemExit(f"{args.data}: no study has a segmentation; stage 1 cannot train")
-    net1, done1 = train_stage1(
-        studies, cfg, args.stage1_iters, args.batch, args.lr1, rng, out, args.stage1_minutes
-    )
+    if args.stage1_from:
+        net1 = build_stage1(cfg.stage1)
+        net1.load_state_dict(torch.load(args.stage1_from / "stage1.pt", weights_only=True))
+        prev = json.loads((args.stage1_from / "config.json").read_text())
+        done1 = prev.get("iterations_done", {}).get("stage1", 0)
+        log(out, event="stage1-reused", run=str(args.stage1_from), iterations=done1)
+    else:
+        net1, done1 = train_stage1(
+            studies, cfg, args.stage1_iters, args.batch, args.lr1, rng, out, args.stage1_minutes
+        )
     torch.save(net1.state_dict(), out / "stage1.pt")
 
     samples: list[VertebraSample] = []
@@ -243,8 +292,14 @@ def main(argv: list[str] | None = None) -> int:
         samples += vertebra_samples(rec, work_labels, rng=rng, jitter=0.05)
     n_pos = sum(s.target for s in samples)
     log(out, event="stage2-data", samples=len(samples), positives=n_pos)
+    val: list[VertebraSample] = []
+    if args.val_n and args.data == "phantom":
+        val_seeds = [VAL_SEED_BASE + args.seed * 1000 + n for n in range(args.val_n)]
+        for rec in records_from("phantom", val_seeds, **opts):
+            val += vertebra_samples(rec)
+        log(out, event="stage2-val", samples=len(val), positives=sum(v.target for v in val))
     net2, done2 = train_stage2(
-        samples, cfg, args.stage2_iters, args.batch, args.lr2, rng, out, args.stage2_minutes
+        samples, cfg, args.stage2_iters, args.batch, args.lr2, rng, out, args.stage2_minutes, val
     )
     torch.save(net2.state_dict(), out / "stage2.pt")
 

@@ -117,7 +117,9 @@ class FemurAOAdapter(Adapter):
             p_frac, p_type, p_sub, cams, theta = run_session(sess, {"image": batch})
         with timer.stage("maps and boxes", 0.7):
             sides = [
-                _side_result(c, p_frac[n], p_type[n], p_sub[n], cams[n], theta[n], input_size)
+                _side_result(
+                    c, p_frac[n], p_type[n], p_sub[n], cams[n], theta[n], input_size, pixels.shape
+                )
                 for n, c in enumerate(crops)
             ]
             overlays = self._overlays(series, sides)
@@ -209,7 +211,9 @@ def _bone_bright(series: Series) -> np.ndarray:
     return arr
 
 
-def _side_result(crop: SideCrop, p_frac, p_type, p_sub, cams, theta, input_size: int) -> dict:
+def _side_result(
+    crop: SideCrop, p_frac, p_type, p_sub, cams, theta, input_size: int, image_shape
+) -> dict:
     side = crop.side
     # Maps in the network's input grid (NaN outside the STN ROI), un-mirrored to image order.
     type_labels = GROUPS["type"]
@@ -252,7 +256,14 @@ def _side_result(crop: SideCrop, p_frac, p_type, p_sub, cams, theta, input_size:
     )
     u, v = (corners[:, 0] + 1) * input_size / 2, (corners[:, 1] + 1) * input_size / 2
     ii, jj = crop.to_image(u, v, input_size)
-    roi_box = (float(ii.min()), float(jj.min()), float(ii.max()), float(jj.max()))
+    # The warp may reach past the window (zero padding there); the box drawn stops at the film.
+    rows, cols = image_shape
+    roi_box = (
+        float(np.clip(ii.min(), 0, cols)),
+        float(np.clip(jj.min(), 0, rows)),
+        float(np.clip(ii.max(), 0, cols)),
+        float(np.clip(jj.max(), 0, rows)),
+    )
     return {
         "side": side,
         "crop": crop,

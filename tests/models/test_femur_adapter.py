@@ -124,7 +124,7 @@ def test_real_hip_radiograph_runs_the_whole_path(adapter, real_data, name):
     heat = [o for o in r.overlays if isinstance(o, HeatmapOverlay)]
     assert len(heat) == 10 and all(np.isfinite(h.image.array).all() for h in heat)
     roi = next(o for o in r.overlays if o.name == "STN region of interest").boxes[0]
-    assert -5 <= roi.i0 < roi.i1 <= series.shape[2] + 5
+    assert 0 <= roi.i0 < roi.i1 <= series.shape[2] and 0 <= roi.j0 < roi.j1 <= series.shape[1]
     assert r.extra["real_image"] is True and r.extra["side_detection"]
 
 
