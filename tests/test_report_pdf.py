@@ -278,15 +278,17 @@ def test_key_images_follow_the_result_not_the_task():
     _, ct = _ct()
     result = FakeCTAdapter().run(ct)
     result.task_id = "a-task-added-later"
-    for f in result.findings:  # region ids may be label values as well as names
+    for (
+        f
+    ) in result.findings:  # region ids may be label values (named by the table) as well as names
         f.region_id = {"V1": "1", "V2": "2", "V3": "3"}.get(f.label, "")
     result.finding("V3").probability = 0.8
     captions = [k.caption for k in standard_key_images(result, ct)]
     assert [c.split(": ")[1] for c in captions] == [
-        "axial through 2",
-        "sagittal through 2",
-        "axial through 3",
-        "sagittal through 3",
+        "axial through V2",
+        "sagittal through V2",
+        "axial through V3",
+        "sagittal through V3",
     ]
     for f in result.findings:
         f.probability = 0.0

@@ -49,3 +49,18 @@ def get_adapter(task_id: str) -> Adapter:
     except (ImportError, AttributeError) as exc:
         raise UnknownTask(f"task '{task_id}' is not available in this build ({exc})") from exc
     return cls()
+
+
+def tasks_accepting(series) -> list[str]:
+    """Available tasks whose declared input (modality and kind) matches the series; a metadata
+    check only, so the viewer can preselect a sensible task without running anything."""
+    out = []
+    for task_id in available_tasks():
+        spec = _load_class(task_id).input_spec
+        modality = (series.modality or "").upper()
+        if spec.modalities and modality not in spec.modalities:
+            continue
+        if spec.kinds and series.kind not in spec.kinds:
+            continue
+        out.append(task_id)
+    return out

@@ -406,8 +406,9 @@ def run_batch(
         else:
             todo.append(n)
     bar = BatchProgress(len(entries), len(todo), stream)
+    pending = set(todo)
     for n, row in enumerate(rows):
-        if n not in todo:
+        if n not in pending:
             bar.finished(row.study, "done in an earlier run", 0.0, ran=False)
     interrupted = False
     last_summary = 0.0

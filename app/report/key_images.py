@@ -93,11 +93,10 @@ def standard_key_images(
         for f, value in flagged:
             if value not in centres:
                 continue
+            region = lm.labels[value][0] if value in lm.labels else f.region_id
             for plane in ("axial", "sagittal"):
                 rgb = render_slice(series, overlays, plane, centres[value], window, max_size)
-                images.append(
-                    KeyImage(f"{_finding_caption(f)}: {plane} through {f.region_id}", rgb)
-                )
+                images.append(KeyImage(f"{_finding_caption(f)}: {plane} through {region}", rgb))
         if not flagged:
             # Overview through the middle one of the labelled regions (a whole-map centroid can
             # fall between them, e.g. in a disc).

@@ -179,6 +179,17 @@ class MainWindow(QtWidgets.QMainWindow):
         for task in tasks:
             self.task_menu.addAction(task, lambda t=task: self._choose_and_run(t))
 
+    def _preselect_task(self, series: Series) -> None:
+        """Offer a task that accepts this series first (the hip radiograph opens on femur-ao)."""
+        from app.engine.registry import tasks_accepting
+
+        try:
+            accepting = tasks_accepting(series)
+        except Exception:  # noqa: BLE001 - a broken adapter module must not stop the viewer
+            return
+        if accepting and self.findings.current_task() not in accepting:
+            self.findings.task_combo.setCurrentText(accepting[0])
+
     def _choose_and_run(self, task: str) -> None:
         self.findings.task_combo.setCurrentText(task)
         self.run_task(task)
@@ -324,6 +335,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.layers.clear()
         self.view_area.set_series(series)
         self._rebuild_presets()
+        self._preselect_task(series)
         if self.study_path:
             self.add_truth_layers(quiet=True)
         title = f"OsteoView - {series.modality} {series.description}"

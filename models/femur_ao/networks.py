@@ -134,7 +134,12 @@ class Localiser(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 1, H, W) -> theta (B, 2, 3) mapping ROI grid coordinates to input coordinates."""
-        x = F.adaptive_avg_pool2d(x, 64)
+        size = x.shape[-1]
+        if size % 64 == 0:
+            x = F.avg_pool2d(x, size // 64) if size > 64 else x
+        else:  # ONNX has no adaptive pooling to a non-divisor size: area-average, then resize
+            x = F.avg_pool2d(x, max(1, size // 64))
+            x = F.interpolate(x, size=(64, 64), mode="bilinear", align_corners=False)
         p = self.fc(self.features(x).mean(dim=(2, 3)))
         if self.kind == "a-stn":
             s, tx, ty = p[:, 0], p[:, 1], p[:, 2]

@@ -21,11 +21,8 @@ import shutil
 import time
 from pathlib import Path
 
-import pytest
-
 from app.engine.adapter import InputRejected
-from app.engine.registry import UnknownTask, get_adapter
-from app.engine.runtime import WeightsError
+from app.engine.registry import get_adapter
 from app.findings.batch import AnalyzeOptions, choose_series, load_study, run_batch
 from app.findings.io import read_document
 
@@ -34,19 +31,15 @@ OVERHEAD_TARGET = 0.05
 TASK = "cervical-fracture"
 
 
-def _adapter_or_skip():
-    try:
-        weights = os.environ.get("OSTEOVIEW_BENCH_CERVICAL_WEIGHTS")  # a candidate model's folder
-        if weights:
-            from models.cervical_fracture.adapter import CervicalFractureAdapter
+def _adapter():
+    weights = os.environ.get("OSTEOVIEW_BENCH_CERVICAL_WEIGHTS")  # a candidate model's folder
+    if weights:
+        from models.cervical_fracture.adapter import CervicalFractureAdapter
 
-            adapter = CervicalFractureAdapter(weights_dir=Path(weights))
-        else:
-            adapter = get_adapter(TASK)
-        adapter.manifest  # noqa: B018 - loads and checks the weights manifest now
-    except (UnknownTask, WeightsError, ImportError) as exc:
-        print(f"\nbatch benchmark cannot run yet: {exc}")
-        pytest.skip(f"{TASK} adapter or weights not available: {exc}")
+        adapter = CervicalFractureAdapter(weights_dir=Path(weights))
+    else:
+        adapter = get_adapter(TASK)
+    adapter.manifest  # noqa: B018 - loads and checks the weights manifest before any timing
     return adapter
 
 
@@ -90,7 +83,7 @@ def _batch(adapter, root: Path, out: Path) -> tuple[float, int, float]:
 
 
 def test_batch_throughput_and_overhead(tmp_path):
-    adapter = _adapter_or_skip()
+    adapter = _adapter()
     root = tmp_path / "train_images"
     studies = _write_studies(root)
     _direct(adapter, studies[:1])  # sessions created and warmed outside the timings
