@@ -143,7 +143,11 @@ class FemurAOAdapter(Adapter):
             "side_detection": layout.how,
             "model_config": m.get("config", {}).get("name", ""),
             "threshold": THRESHOLD,
-            "subtype_probabilities": "6-class scenario, conditional on a fracture (as in the paper)",
+            "subtype_probabilities": (
+                "findings: P(type) shared among its subtypes in the ratios of the 6-class "
+                "scenario (so A1+A2+A3 = P(A)); extra.sides.*.p_subtype_given_fracture: the "
+                "6-class scenario itself, conditional on a fracture as in the paper"
+            ),
             "cam_boxes_from": "CAM of the predicted type (A or B) on sides called fractured",
             "heatmaps": [o.name for o in overlays if isinstance(o, HeatmapOverlay)],
             "sides": {s["side"]: _side_extra(s, series) for s in sides},
@@ -226,9 +230,10 @@ def _side_result(
         findings.append(
             Finding(label, float(p_type[k]), THRESHOLD, "type", "fracture", side, f"{side}-roi")
         )
-    for k, label in enumerate(subtypes):
+    joint = subtype_probabilities(p_type, p_sub)
+    for label in subtypes:
         findings.append(
-            Finding(label, float(p_sub[k]), THRESHOLD, "subtype", label[0], side, f"{side}-roi")
+            Finding(label, joint[label], THRESHOLD, "subtype", label[0], side, f"{side}-roi")
         )
     cam_boxes = []
     if p_frac[1] >= THRESHOLD:
@@ -270,6 +275,7 @@ def _side_result(
         "p_fracture": float(p_frac[1]),
         "p_type": {k: float(p_type[n]) for n, k in enumerate(type_labels)},
         "p_subtype": {k: float(p_sub[n]) for n, k in enumerate(subtypes)},
+        "p_subtype_joint": joint,
         "type_label": type_label,
         "subtype_label": subtypes[int(np.argmax(p_sub))],
         "findings": findings,
@@ -279,6 +285,22 @@ def _side_result(
         "roi_box": roi_box,
         "theta": np.asarray(theta, float).round(5).tolist(),
     }
+
+
+def subtype_probabilities(p_type, p_sub) -> dict[str, float]:
+    """Subtype probabilities that sum to their type's: P(T) * P(s | fracture) / sum over T.
+
+    The 3-class scenario gives P(normal), P(A), P(B); the 6-class one the subtype given a
+    fracture. Sharing each type's probability among its subtypes in the 6-class ratios keeps the
+    displayed tree consistent (a femur called normal cannot show a "positive" subtype).
+    """
+    out = {}
+    for n, t in ((1, "A"), (2, "B")):
+        names = [s for s in GROUPS["subtype"] if s[0] == t]
+        cond = np.array([float(p_sub[GROUPS["subtype"].index(s)]) for s in names])
+        share = cond / cond.sum() if cond.sum() > 0 else np.full(len(names), 1 / len(names))
+        out.update({s: float(p_type[n]) * float(v) for s, v in zip(names, share, strict=True)})
+    return out
 
 
 def _heatmap_grid(ref: ImageVolume) -> tuple[ImageVolume, int]:
@@ -332,6 +354,7 @@ def _side_extra(s: dict, series: Series) -> dict:
         "mirrored_for_network": s["crop"].mirrored,
         "p_fracture": round(s["p_fracture"], 6),
         "p_type": {k: round(v, 6) for k, v in s["p_type"].items()},
+        "p_subtype": {k: round(v, 6) for k, v in s["p_subtype_joint"].items()},
         "p_subtype_given_fracture": {k: round(v, 6) for k, v in s["p_subtype"].items()},
         "stn_theta": s["theta"],
         "roi_box_px": [round(v, 2) for v in s["roi_box"]],
@@ -359,7 +382,7 @@ def _summary(sides: list[dict], layout, real: bool) -> str:
             )
             parts.append(
                 f"{s['side']}: fracture p={s['p_fracture']:.2f}, type {t} "
-                f"p={s['p_type'][t]:.2f}, subtype {sub} p={s['p_subtype'][sub]:.2f}"
+                f"p={s['p_type'][t]:.2f}, subtype {sub} p={s['p_subtype_joint'][sub]:.2f}"
             )
         else:
             parts.append(f"{s['side']}: no fracture (p={s['p_fracture']:.2f})")

@@ -40,6 +40,8 @@ def evaluate(
             for side in ("right", "left"):
                 label = sample.labels[side]
                 p = {f.label: f.probability for f in r.findings if f.side == side}
+                # The 6-class scenario is scored on its own output (given a fracture).
+                p.update(r.extra["sides"][side]["p_subtype_given_fracture"])
                 rows.append((label, p))
                 if label != "normal":
                     key = len(truth)

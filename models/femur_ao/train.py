@@ -43,7 +43,7 @@ def scenario_loss(logits: torch.Tensor, tgt: dict[str, torch.Tensor], w6: torch.
     return loss
 
 
-def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+def augment(x: torch.Tensor, gen: torch.Generator, noise: float = 0.0) -> torch.Tensor:
     """Small random zoom, rotation and shift (the paper's augmentation, milder) and gamma."""
     b = x.shape[0]
     s = 1.0 + (torch.rand(b, generator=gen) - 0.5) * 0.2
@@ -56,7 +56,11 @@ def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     x = F.grid_sample(x, grid, padding_mode="border", align_corners=False)
     gain = 1.0 + (torch.rand(b, 1, 1, 1, generator=gen) - 0.5) * 0.3
-    return x * gain + (torch.rand(b, 1, 1, 1, generator=gen) - 0.5) * 0.3
+    x = x * gain + (torch.rand(b, 1, 1, 1, generator=gen) - 0.5) * 0.3
+    if noise > 0:  # pixel noise of a random strength per image (robustness to noisier films)
+        sigma = torch.rand(b, 1, 1, 1, generator=gen) * noise
+        x = x + sigma * torch.randn(x.shape, generator=gen)
+    return x
 
 
 def load_data(data: str, input_size: int, seed: int, n_phantoms: int, out: Path, workers: int):
@@ -137,6 +141,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--workers", type=int, default=2, help="processes rendering phantoms")
     ap.add_argument("--init", type=Path, help="state dict to start from (continue a run)")
+    ap.add_argument("--noise-aug", type=float, default=0.0, help="max added noise std (inputs)")
+    ap.add_argument(
+        "--alpha-switched", action="store_true", help="alpha already complemented (a continued run)"
+    )
     args = ap.parse_args(argv)
 
     torch.manual_seed(args.seed)
@@ -169,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     opt = torch.optim.AdamW(groups, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=10, gamma=0.5)
     gen = torch.Generator().manual_seed(args.seed)
-    alpha, switched, best, stale = args.alpha, False, math.inf, 0
+    alpha, switched, best, stale = args.alpha, args.alpha_switched, math.inf, 0
     history = []
     t_start = time.perf_counter()
     x_all = torch.from_numpy(train.x.astype(np.float32))[:, None]
@@ -180,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         total, n = 0.0, 0
         for i in range(0, len(order), args.batch):
             idx = order[i : i + args.batch]
-            x = augment(x_all[idx], gen)
+            x = augment(x_all[idx], gen, args.noise_aug)
             t = {k: v[idx] for k, v in t_all.items()}
             out = net(x)
             l_class = scenario_loss(out["logits"], t, w6)

@@ -3,11 +3,14 @@ and the overhead of the batch machinery against calling the adapter directly in 
 
 Both paths load every study from DICOM and run the same adapter instance (ONNX sessions warmed
 up before timing); the batch adds choosing the series, findings.json, the label map as NIfTI,
-staging + rename, summary.csv and the progress bar. The two are timed in the order
-direct, batch, batch, direct and summed, so a drift in machine load (the CPU is shared) falls on
-both alike. On a shared CPU that comparison is noisy (two identical direct loops have differed
-by 20 % here), so the machinery's own time is also measured inside the batch runs: elapsed time
-minus the load and adapter time each findings.json records. Target (issue 6): overhead under 5 %.
+staging + rename, summary.csv and the progress bar. Two measures:
+
+- in-run: the whole batch's elapsed time minus the load and adapter time each findings.json
+  records, as a share of the latter (the same clock, the same moments: robust to other load);
+- A/B: per study, the direct call and a one-study batch back to back, order alternating (whole
+  loops timed minutes apart differed by 30 % on this shared CPU, in either direction).
+
+Target (issue 6): overhead under 5 %.
 
 ``OSTEOVIEW_BENCH_CERVICAL_WEIGHTS=DIR`` benchmarks a candidate model folder instead of the
 shipped weights.
@@ -52,60 +55,74 @@ def _write_studies(root: Path) -> list[Path]:
     ]
 
 
-def _direct(adapter, studies: list[Path]) -> tuple[float, int]:
-    """The adapter called in a loop; a study the model declines costs its time here too."""
-    t0 = time.perf_counter()
-    declined = 0
-    for path in studies:
-        study, series = choose_series(load_study(path), adapter, path)
-        try:
-            adapter.run(series)
-        except InputRejected:
-            declined += 1
-    return time.perf_counter() - t0, declined
+def _direct_one(adapter, path: Path) -> bool:
+    """The adapter called directly; returns False when the model declined the study."""
+    study, series = choose_series(load_study(path), adapter, path)
+    try:
+        adapter.run(series)
+    except InputRejected:
+        return False
+    return True
 
 
-def _batch(adapter, root: Path, out: Path) -> tuple[float, int, float]:
-    """Elapsed time, declined studies, and the time spent inside load + adapter (from the
-    timings each findings.json records), so the machinery's own share is measured in-run too."""
+def _batch(adapter, root: Path, out: Path) -> tuple[float, list]:
     shutil.rmtree(out, ignore_errors=True)
     t0 = time.perf_counter()
     result = run_batch(root, adapter, out, AnalyzeOptions(), stream=io.StringIO())
     elapsed = time.perf_counter() - t0
     failed = [(r.study, r.reason) for r in result.rows if r.status != "ok"]
     assert all("needs" in reason for _, reason in failed), failed  # declined, not broken
-    inside = 0.0
-    for row in result.rows:
+    return elapsed, result.rows
+
+
+def _inside(out: Path, rows) -> float:
+    """Load + adapter time of the studies in a batch, as each findings.json recorded it."""
+    total = 0.0
+    for row in rows:
         if row.status == "ok":
             timings = read_document(out / row.study)[0]["timings_s"]
-            inside += timings["load_s"] + timings["analysis_s"]
-    return elapsed, len(failed), inside
+            total += timings["load_s"] + timings["analysis_s"]
+    return total
 
 
 def test_batch_throughput_and_overhead(tmp_path):
     adapter = _adapter()
     root = tmp_path / "train_images"
     studies = _write_studies(root)
-    _direct(adapter, studies[:1])  # sessions created and warmed outside the timings
+    _direct_one(adapter, studies[0])  # sessions created and warmed outside the timings
 
-    d1, declined = _direct(adapter, studies)
-    b1, failed, inside1 = _batch(adapter, root, tmp_path / "out")
-    b2, _, inside2 = _batch(adapter, root, tmp_path / "out")
-    d2, _ = _direct(adapter, studies)
-    assert failed == declined  # both paths did the same work
-    direct, batch = d1 + d2, b1 + b2
+    # 1. The whole batch, as `osteoview analyze DIR` runs it.
+    elapsed, rows = _batch(adapter, root, tmp_path / "out")
+    declined = sum(r.status != "ok" for r in rows)
+    inside = _inside(tmp_path / "out", rows)
+    own = (elapsed - inside) / inside
+
+    # 2. Per study, direct call and a one-study batch back to back, order alternating, so that
+    #    the load other processes put on the shared CPU falls on both alike. A one-study batch
+    #    also pays the per-batch set-up every time: an upper bound on the machinery's cost.
+    direct = batch = 0.0
+    for n, path in enumerate(studies):
+        single = tmp_path / "single" / path.name
+        single.mkdir(parents=True)
+        (single / path.name).symlink_to(path, target_is_directory=True)
+        runs = []
+        for which in ("direct", "batch") if n % 2 == 0 else ("batch", "direct"):
+            t0 = time.perf_counter()
+            if which == "direct":
+                _direct_one(adapter, path)
+            else:
+                _batch(adapter, single, tmp_path / "single_out")
+            runs.append((which, time.perf_counter() - t0))
+        direct += sum(t for w, t in runs if w == "direct")
+        batch += sum(t for w, t in runs if w == "batch")
     overhead = (batch - direct) / direct
-    own = (batch - inside1 - inside2) / (inside1 + inside2) if not failed else float("nan")
-    per_minute = 2 * N_STUDIES / batch * 60
     print(
-        f"\n{TASK} batch on {N_STUDIES} demo CT studies (128x128, DICOM):"
-        f"\n  direct adapter loop: {d1:.2f} s, {d2:.2f} s"
-        f"\n  batch (osteoview analyze DIR): {b1:.2f} s, {b2:.2f} s"
-        f"\n  studies the model declined (stage 1 did not find C1-C7): {declined}"
-        f"\n  throughput: {per_minute:.1f} studies/min"
+        f"\n{TASK} batch on {N_STUDIES} demo CT studies (128x128 DICOM, {declined} declined):"
+        f"\n  whole batch: {elapsed:.2f} s = {N_STUDIES / elapsed * 60:.1f} studies/min"
+        f"\n  machinery's own time in that batch (all but load + adapter, measured in-run): "
+        f"{own * 100:.2f} % of load + adapter time"
+        f"\n  interleaved per study: direct {direct:.2f} s, one-study batches {batch:.2f} s"
         f"\n  batch overhead: {overhead * 100:+.1f} % (target < {OVERHEAD_TARGET * 100:.0f} %: "
         f"{'met' if overhead < OVERHEAD_TARGET else 'MISSED'})"
-        f"\n  machinery's own time inside the batch runs (all but load + adapter): "
-        f"{own * 100:.2f} % of load + adapter time"
     )
-    assert overhead < 0.5  # sanity only: the figure above is what the issue asks for
+    assert own < OVERHEAD_TARGET  # the in-run share does not depend on the machine's other load

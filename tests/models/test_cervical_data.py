@@ -99,3 +99,26 @@ def test_one_training_step_on_the_layout(rsna_root, tmp_path):
     assert any(k.startswith("lstm.") for k in state)
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     assert any(e.get("event") == "stage2-data" and e["samples"] > 0 for e in log)
+
+
+def test_phantom_training_with_validation_and_reused_stage1(tmp_path):
+    first = tmp_path / "first"
+    args = ["--data", "phantom", "--n-train", "2", "--phantom-shape", "64", "--batch", "2"]
+    assert (
+        train_main([*args, "--out", str(first), "--stage1-iters", "1", "--stage2-iters", "1"]) == 0
+    )
+    second = tmp_path / "second"
+    rc = train_main(
+        [*args, "--out", str(second), "--stage1-from", str(first), "--stage2-iters", "2",
+         "--val-n", "1"]
+    )  # fmt: skip
+    assert rc == 0
+    log = [json.loads(line) for line in (second / "train_log.jsonl").read_text().splitlines()]
+    assert any(e.get("event") == "stage1-reused" for e in log)
+    vals = [e for e in log if "val_loss" in e and e.get("stage") == 2]
+    assert vals and all(0 <= e["val_loss"] < 20 for e in vals)
+    best = [e for e in log if e.get("event") == "stage2-best"]
+    assert best and best[0]["val_loss"] == min(e["val_loss"] for e in vals)
+    s1 = torch.load(first / "stage1.pt", weights_only=True)
+    s1b = torch.load(second / "stage1.pt", weights_only=True)
+    assert all(torch.equal(s1[k], s1b[k]) for k in s1)

@@ -46,7 +46,12 @@ def test_bilateral_phantom_gives_both_sides_with_the_hierarchy(adapter, tmp_path
         for st in SUBTYPES:
             assert f[st].group == "subtype" and f[st].parent == st[0]
         assert sum(f[t].probability for t in ("normal", "A", "B")) == pytest.approx(1, abs=1e-4)
-        assert sum(f[st].probability for st in SUBTYPES) == pytest.approx(1, abs=1e-4)
+        # Subtypes share their type's probability: the tree is consistent.
+        for t in ("A", "B"):
+            kids = sum(f[st].probability for st in SUBTYPES if st[0] == t)
+            assert kids == pytest.approx(f[t].probability, abs=1e-5)
+        cond = r.extra["sides"][side]["p_subtype_given_fracture"]
+        assert sum(cond.values()) == pytest.approx(1, abs=1e-4)
     heat = [o for o in r.overlays if isinstance(o, HeatmapOverlay)]
     assert {h.label for h in heat} == {"fracture", "normal", "A", "B", *SUBTYPES}
     assert sum(h.visible for h in heat) == 1
