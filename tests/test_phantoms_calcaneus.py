@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import time
-import warnings
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -88,40 +83,3 @@ def test_random_labels_follow_the_probabilities() -> None:
 def test_unknown_label_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown calcaneus labels"):
         P.generate(0, labels={"Ankle": True}, **SMALL)
-
-
-def test_generation_is_fast_at_demo_size() -> None:
-    P.generate(0)
-    t0 = time.perf_counter()
-    P.generate(1)
-    # Under 1 s on an idle core; the bound leaves room for a busy shared CI machine.
-    assert time.perf_counter() - t0 < 4.0
-
-
-def test_written_study_loads_as_a_dx_radiograph_with_truth(tmp_path: Path) -> None:
-    from app.findings.truth import load_truth
-    from app.study import load
-
-    s = P.generate(7, labels=DEPRESSION, **SMALL)
-    study = P.write_study(s, tmp_path / "case")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        result = load(study / "calcaneus_lateral.dcm")
-    (series,) = result.all_series()
-    assert series.modality == "DX" and series.kind == "projection"
-    assert series.spacing_mm == pytest.approx((1.0, 0.6, 0.6))
-    assert np.array_equal(series.image.array[0], s.image)
-    truth = load_truth(study / "calcaneus_lateral.dcm", reference=series.image)
-    assert truth.task == P.TASK_ID and truth.labels["Collapse Fracture Block"] is True
-    maps = {ov.name: ov for ov in truth.overlays}
-    regions = maps["Fracture regions (truth)"].image
-    assert regions.shape == series.image.shape
-    assert np.allclose(regions.affine_lps(), series.image.affine_lps())
-    assert np.array_equal(regions.array[0] > 0, s.fracture_mask)
-    bones = maps["Bones (truth)"].image.array[0]
-    # The truth fracture lies on the heel bone of the loaded image, where the image is bright.
-    assert (bones[regions.array[0] > 0] == 1).all()
-    rough = maps["Rough fracture mask (input)"].image.array[0] > 0
-    assert np.array_equal(rough, s.rough_mask)
-    doc = json.loads((study / "truth.json").read_text())
-    assert doc["labels"]["present"] == [n for n in P.LABELS if s.labels[n]]

@@ -336,19 +336,22 @@ class MainWindow(QtWidgets.QMainWindow):
         self.view_area.set_series(series)
         self._rebuild_presets()
         self._preselect_task(series)
-        if self.study_path:
-            self.add_truth_layers(quiet=True)
+        self.add_truth_layers(quiet=True)
         title = f"OsteoView - {series.modality} {series.description}"
         self.setWindowTitle(title)
 
     def add_truth_layers(self, quiet: bool = False) -> int:
         """Ground truth written beside demo studies (truth.json) as layers."""
-        if self.series is None or not self.study_path:
+        if self.series is None:
+            return 0
+        # truth.json lies in the series' own folder (a demo folder holds many studies).
+        where = Path(self.series.source_paths[0]).parent if self.series.source_paths else None
+        if where is None and not self.study_path:
             return 0
         from app.findings.truth import load_truth
 
         try:
-            truth = load_truth(Path(self.study_path), reference=self.series.image)
+            truth = load_truth(where or Path(self.study_path), reference=self.series.image)
         except Exception as exc:  # noqa: BLE001 - a bad truth file is reported, not fatal
             self.statusBar().showMessage(f"truth.json: {exc}", 10000)
             return 0

@@ -122,6 +122,7 @@ def test_batch_throughput_and_overhead(tmp_path):
         f"\n  machinery's own time in that batch (all but load + adapter, measured in-run): "
         f"{own * 100:.2f} % of load + adapter time"
         f"\n  interleaved per study: direct {direct:.2f} s, one-study batches {batch:.2f} s"
+        f" (= {N_STUDIES / batch * 60:.1f} studies/min)"
         f"\n  batch overhead: {overhead * 100:+.1f} % (target < {OVERHEAD_TARGET * 100:.0f} %: "
         f"{'met' if overhead < OVERHEAD_TARGET else 'MISSED'})"
     )
