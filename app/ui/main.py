@@ -16,6 +16,7 @@ from PySide6.QtCore import Qt
 from app.findings.types import DEMO_DISCLAIMER, AnalysisResult, Finding, HeatmapOverlay
 from app.study.model import LoadResult, Series
 from app.ui.findings_panel import FindingsPanel
+from app.ui.impression_panel import ImpressionPanel
 from app.ui.layer_panel import LayerPanel
 from app.ui.view_area import ViewArea
 from app.ui.workers import AnalysisWorker, LoadWorker
@@ -87,6 +88,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._analysing = False
         self.last_error = ""
         self._pending_state: ViewerState | None = None
+        # every result of this session per series UID (the report lists them all)
+        self.session_results: dict[str, list[AnalysisResult]] = {}
 
         self.view_area = ViewArea(self.layers)
         self.setCentralWidget(self.view_area)
@@ -95,10 +98,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self._dock("Series", self.browser, Qt.DockWidgetArea.LeftDockWidgetArea, 150)
         self.findings = FindingsPanel()
         self.layer_panel = LayerPanel(self.layers)
+        self.impression = ImpressionPanel()
+        self.impression.default_reader = str(self.settings.value("reader_name", "") or "")
+        self.impression.error.connect(lambda msg: self.statusBar().showMessage(msg, 15000))
+        self.impression.saved.connect(self._remember_reader)
         side = QtWidgets.QSplitter(Qt.Orientation.Vertical)
         side.addWidget(self.findings)
         side.addWidget(self.layer_panel)
-        side.setSizes([500, 250])
+        side.addWidget(self.impression)
+        side.setSizes([450, 220, 200])
         self._dock("Findings", side, Qt.DockWidgetArea.RightDockWidgetArea, 360)
 
         self.findings.run_requested.connect(self.run_task)
@@ -146,6 +154,7 @@ class MainWindow(QtWidgets.QMainWindow):
         m.addAction("&Save viewer state...", self._save_state_dialog)
         m.addAction("Restore viewer s&tate...", self._open_state_dialog)
         m.addAction("Save &screenshot...", self._save_screenshot_dialog)
+        m.addAction("Export &report...", QtGui.QKeySequence("Ctrl+E"), self.export_report)
         m.addSeparator()
         m.addAction("&Quit", QtGui.QKeySequence.StandardKey.Quit, self.close)
 
@@ -305,6 +314,9 @@ class MainWindow(QtWidgets.QMainWindow):
         """Fill the browser and show the primary series (also used directly by screenshots)."""
         self.load_result = result
         self.study_path = path or self.study_path
+        # results of series no longer loaded are let go (a long session keeps no stale volumes)
+        loaded = {s.series_uid for s in result.all_series()}
+        self.session_results = {k: v for k, v in self.session_results.items() if k in loaded}
         self.browser.blockSignals(True)
         self.browser.clear()
         first = primary_series(result)
@@ -329,6 +341,9 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.show_series(series)
 
     def show_series(self, series: Series) -> None:
+        study = self.study_of(series)
+        # saves the previous series' draft, shows this one's saved draft
+        self.impression.set_series(study.study_uid if study else "", series.series_uid)
         self.series = series
         self.result = None
         self.findings.clear_result()
@@ -339,6 +354,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.add_truth_layers(quiet=True)
         title = f"OsteoView - {series.modality} {series.description}"
         self.setWindowTitle(title)
+
+    def study_of(self, series: Series | None):
+        if self.load_result is None or series is None:
+            return None
+        # identity, not ==: Series equality would compare pixel arrays
+        studies = self.load_result.studies
+        return next((st for st in studies if any(s is series for s in st.series)), None)
 
     def add_truth_layers(self, quiet: bool = False) -> int:
         """Ground truth written beside demo studies (truth.json) as layers."""
@@ -405,6 +427,10 @@ class MainWindow(QtWidgets.QMainWindow):
     def apply_result(self, result: AnalysisResult, centroids: dict | None = None) -> None:
         """Show a result: findings in the panel, overlays as layers (a re-run replaces them)."""
         self.result = result
+        if self.series is not None:
+            runs = self.session_results.setdefault(self.series.series_uid, [])
+            if not any(r is result for r in runs):
+                runs.append(result)
         source = f"task:{result.task_id}"
         self.layers.clear(source)
         heatmaps = [ov for ov in result.overlays if isinstance(ov, HeatmapOverlay)]
@@ -494,6 +520,42 @@ class MainWindow(QtWidgets.QMainWindow):
         if path:
             save_png(capture_window(self), path)
 
+    def results_for(self, series: Series | None) -> list[AnalysisResult]:
+        """This session's analysis results of ``series``, oldest first."""
+        if series is None:
+            return []
+        return list(self.session_results.get(series.series_uid, []))
+
+    def _remember_reader(self, _path: str = "") -> None:
+        """The last reader's name fills the field of a new draft."""
+        draft = self.impression.draft
+        if draft is not None and draft.reader_name.strip():
+            self.impression.default_reader = draft.reader_name.strip()
+            self.settings.setValue("reader_name", self.impression.default_reader)
+
+    def make_report_dialog(self):
+        """The export dialog for the shown series (views captured now, on the GUI thread)."""
+        from app.ui.report_dialog import ReportDialog, collect_report_input
+
+        inp = collect_report_input(self)
+        folder = str(self.settings.value("report_dir", "") or Path.home())
+        stem = (self.series.description or self.series.modality or "report").strip()
+        stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in stem)[:40] or "report"
+        dialog = ReportDialog(inp, str(Path(folder) / f"{stem}-report.pdf"), self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.report_saved.connect(
+            lambda p: self.settings.setValue("report_dir", str(Path(p).parent))
+        )
+        return dialog
+
+    def export_report(self) -> None:
+        if self.series is None:
+            QtWidgets.QMessageBox.information(self, "Export report", "Open a study first.")
+            return
+        dialog = self.make_report_dialog()
+        dialog.open()
+        dialog.refresh_preview()
+
     def _show_cursor(self, text: str) -> None:
         self.cursor_label.setText(text)
 
@@ -524,6 +586,11 @@ class MainWindow(QtWidgets.QMainWindow):
                 worker.cancel()
                 worker.wait(10000)
         self._loading = self._analysing = False
+        self.impression.flush()  # the draft is never lost
+        from app.ui.report_dialog import ReportDialog
+
+        for dialog in self.findChildren(ReportDialog):
+            dialog.wait_idle()  # a report being written finishes before its thread is destroyed
         self.view_area.shutdown()
         ev.accept()
 

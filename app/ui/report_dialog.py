@@ -1,0 +1,409 @@
+"""File -> Export report...: options, a preview of the first pages, and Save.
+
+The views are captured on the GUI thread (VTK renders there) when the dialog opens; building the
+PDF (reportlab, key images) and rasterising the preview (``pdftoppm``) run in a worker thread so
+the window keeps responding. ``build_report`` writes atomically, so a failed Save leaves no file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import traceback
+from pathlib import Path
+
+import numpy as np
+from PySide6 import QtCore, QtGui, QtWidgets
+from PySide6.QtCore import Qt, Signal
+
+from app.findings.io import StudyRef
+from app.report import ReportInput, ReportRun, build_report
+from app.viewstate.report_draft import view_caption
+
+PREVIEW_DPI = 60
+PREVIEW_PAGES = 3
+PDFTOPPM_MISSING = (
+    "No page preview: pdftoppm (poppler-utils) was not found on PATH; "
+    "packaging/install-system-deps.sh installs it. The report will still be written. Contents:"
+)
+
+
+# ---- what goes into the report (GUI thread) -----------------------------------------------------
+def capture_views(window) -> list[tuple[str, np.ndarray]]:
+    """Each visible view as the reader arranged it (slice, window, zoom, layers), as RGB, with a
+    caption saying how it is arranged. Same VTK read-back as the screenshot."""
+    va = window.view_area
+    if va.series is None or va.cross is None:
+        return []
+    va.update_now()
+    shown = [la.name for la in window.layers.visible()]
+    out = []
+    for name, view in va.views.items():
+        if not view.isVisible() or view.width() < 8 or view.height() < 8:
+            continue
+        plane = va.cross.planes[name]
+        title = name.capitalize() if name != "native" else (va.series.modality or "Image")
+        index = va.cross.slice_index(name) if plane.n_slices > 1 else None
+        window_cw = (va.window.center, va.window.width) if va.window is not None else None
+        caption = view_caption(
+            title,
+            index,
+            plane.n_slices,
+            window_cw,
+            view.zoom_factor(),
+            shown,
+            inverted=bool(va.window is not None and va.window.invert),
+        )
+        out.append((caption, view.capture()))
+    return out
+
+
+def collect_report_input(window) -> ReportInput:
+    """The shown series' study, this session's runs on it, the arranged views and the draft."""
+    series = window.series
+    study = window.study_of(series) if series is not None else None
+    ref = (
+        StudyRef.from_series(study, series, window.study_path) if series is not None else StudyRef()
+    )
+    va = window.view_area
+    cw = (va.window.center, va.window.width) if va.window is not None else None
+    runs = [ReportRun(r, series, window=cw) for r in window.results_for(series)]
+    draft = window.impression.draft
+    window.impression.flush()
+    return ReportInput(
+        study=ref,
+        runs=runs,
+        views=capture_views(window),
+        impression=draft.impression if draft else "",
+        reader_name=draft.reader_name.strip() if draft else "",
+        signed_off=draft.signed_off if draft else "",
+    )
+
+
+def text_summary(inp: ReportInput) -> str:
+    """What the report holds, in words (the preview when pages cannot be rasterised)."""
+    lines = [f"Study: {inp.study.modality} {inp.study.series_description}".rstrip()]
+    if inp.anonymise:
+        lines.append("Identifiers: anonymised")
+    for run in inp.runs:
+        r = run.result
+        pos = [f.label for f in r.findings if f.positive]
+        lines.append(
+            f"Run {r.task_id} ({r.provenance.model_name} {r.provenance.model_version}): "
+            f"{len(r.findings)} findings, positive: {', '.join(pos) or 'none'}"
+        )
+    if not inp.runs:
+        lines.append("No analysis run on this series.")
+    lines += [f"View: {caption}" for caption, _ in inp.views]
+    lines.append(f"Impression: {inp.impression.strip() or '(none)'}")
+    signed = f"signed off at {inp.signed_off}" if inp.signed_off else "not signed off"
+    lines.append(f"Reader: {inp.reader_name or '(none)'}, {signed}")
+    lines.append(f"Page size: {inp.page_size}")
+    return "\n".join(lines)
+
+
+def rasterise(pdf: Path, out_prefix: Path, pages: int, dpi: int = PREVIEW_DPI) -> list[Path]:
+    """PNG files of the first ``pages`` pages (pdftoppm); raises OSError when it fails."""
+    exe = shutil.which("pdftoppm")
+    if exe is None:
+        raise FileNotFoundError("pdftoppm")
+    proc = subprocess.run(
+        [exe, "-r", str(dpi), "-png", "-f", "1", "-l", str(pages), str(pdf), str(out_prefix)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if proc.returncode != 0:
+        raise OSError(f"pdftoppm failed on {pdf}: {proc.stderr.strip() or proc.returncode}")
+    return sorted(out_prefix.parent.glob(out_prefix.name + "-*.png"))
+
+
+def count_pages(pdf: Path) -> int:
+    """Pages in a PDF written by reportlab (counts page objects; no extra dependency)."""
+    return len(re.findall(rb"/Type\s*/Page(?![a-zA-Z])", pdf.read_bytes()))
+
+
+# ---- worker -----------------------------------------------------------------------------------
+class ReportJob(QtCore.QThread):
+    """Builds the PDF (and, for a preview, rasterises its first pages) off the GUI thread."""
+
+    preview_ready = Signal(object, object, str)  # png paths, pdf path, note
+    saved = Signal(str)
+    failed = Signal(str)
+
+    def __init__(self, inp: ReportInput, target: Path, preview_dir: Path | None, parent=None):
+        super().__init__(parent)
+        self.inp, self.target, self.preview_dir = inp, Path(target), preview_dir
+        self.copy_from: Path | None = None  # Save: the preview PDF with the same options
+
+    def run(self) -> None:
+        try:
+            if self.preview_dir is None:
+                self._save()
+            else:
+                self._preview()
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a message in the dialog
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            detail = f"{self.target}: {reason}" if str(self.target) not in reason else reason
+            if not isinstance(exc, OSError | ValueError):
+                traceback.print_exc()  # unexpected: keep the trace for a bug report
+            self.failed.emit(detail)
+
+    def _save(self) -> None:
+        if self.copy_from is not None and self.copy_from.exists():
+            # same options as the preview: copy its bytes (temporary name, then rename)
+            self.target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.target.name}.", dir=self.target.parent)
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(self.copy_from.read_bytes())
+                os.chmod(tmp, 0o644)
+                os.replace(tmp, self.target)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+        else:
+            build_report(self.inp, self.target)
+        self.saved.emit(str(self.target))
+
+    def _preview(self) -> None:
+        build_report(self.inp, self.target)
+        for old in self.preview_dir.glob("page-*.png"):
+            old.unlink()
+        try:
+            pngs = rasterise(self.target, self.preview_dir / "page", PREVIEW_PAGES)
+            note = ""
+        except FileNotFoundError:
+            pngs, note = [], PDFTOPPM_MISSING + "\n\n" + text_summary(self.inp)
+        except (OSError, subprocess.SubprocessError) as exc:
+            pngs, note = [], f"No page preview ({exc}). Contents:\n\n" + text_summary(self.inp)
+        self.preview_ready.emit(pngs, self.target, note)
+
+
+# ---- dialog -----------------------------------------------------------------------------------
+class ReportDialog(QtWidgets.QDialog):
+    report_saved = Signal(str)
+
+    def __init__(self, inp: ReportInput, default_path: str = "", parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Export report")
+        self.base = inp
+        self.job: ReportJob | None = None
+        self._pending_preview = False
+        self._tmp = tempfile.TemporaryDirectory(prefix="osteoview-report-")
+        self.preview_pdf: Path | None = None
+        self._preview_key: tuple | None = None
+        self.preview_pngs: list[Path] = []
+        self.preview_note = ""
+        self.last_saved = ""
+        self.last_error = ""
+
+        layout = QtWidgets.QVBoxLayout(self)
+        form = QtWidgets.QFormLayout()
+        self.anonymise = QtWidgets.QCheckBox("Replace patient and study identifiers")
+        self.page_size = QtWidgets.QComboBox()
+        self.page_size.addItems(["A4", "Letter"])
+        self.path_edit = QtWidgets.QLineEdit(default_path)
+        browse = QtWidgets.QPushButton("Browse...")
+        browse.clicked.connect(self._browse)
+        path_row = QtWidgets.QHBoxLayout()
+        path_row.addWidget(self.path_edit, 1)
+        path_row.addWidget(browse)
+        form.addRow("Anonymise", self.anonymise)
+        form.addRow("Page size", self.page_size)
+        form.addRow("File", path_row)
+        layout.addLayout(form)
+
+        self.contents = QtWidgets.QLabel(self._contents_text())
+        self.contents.setWordWrap(True)
+        layout.addWidget(self.contents)
+
+        self.scroll = QtWidgets.QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setMinimumSize(560, 420)
+        self.pages_widget = QtWidgets.QWidget()
+        self.pages_layout = QtWidgets.QHBoxLayout(self.pages_widget)
+        self.pages_layout.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.scroll.setWidget(self.pages_widget)
+        layout.addWidget(self.scroll, 1)
+        self.page_labels: list[QtWidgets.QLabel] = []
+
+        self.status = QtWidgets.QLabel("")
+        self.status.setWordWrap(True)
+        layout.addWidget(self.status)
+        buttons = QtWidgets.QDialogButtonBox()
+        self.save_button = buttons.addButton(
+            "Save", QtWidgets.QDialogButtonBox.ButtonRole.AcceptRole
+        )
+        self.close_button = buttons.addButton(
+            "Close", QtWidgets.QDialogButtonBox.ButtonRole.RejectRole
+        )
+        self.save_button.clicked.connect(lambda: self.save())
+        self.close_button.clicked.connect(self.reject)
+        layout.addWidget(buttons)
+
+        self._debounce = QtCore.QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(300)
+        self._debounce.timeout.connect(self.refresh_preview)
+        self.anonymise.toggled.connect(self._debounce.start)
+        self.page_size.currentIndexChanged.connect(self._debounce.start)
+        screen = QtGui.QGuiApplication.primaryScreen()
+        room = screen.availableGeometry() if screen is not None else QtCore.QRect(0, 0, 1100, 900)
+        self.resize(min(1100, room.width() - 40), min(900, room.height() - 40))
+
+    # ---- options ------------------------------------------------------------------------
+    def _contents_text(self) -> str:
+        b = self.base
+        if b.runs:
+            tasks = ", ".join(r.result.task_id for r in b.runs)
+            runs = f"{len(b.runs)} analysis run(s) of this session ({tasks})"
+        else:
+            runs = (
+                "<span style='color:#c05000'><b>No analysis was run on this series</b>: the "
+                "report will hold the views and the impression only.</span>"
+            )
+        signed = f"signed off at {b.signed_off}" if b.signed_off else "not signed off"
+        impression = "an impression" if b.impression.strip() else "no impression"
+        return (
+            f"Contents: {runs}; {len(b.views)} view(s) as arranged; {impression}, "
+            f"{b.reader_name or 'no reader name'}, {signed}."
+        )
+
+    def options(self) -> ReportInput:
+        return dataclasses.replace(
+            self.base,
+            anonymise=self.anonymise.isChecked(),
+            page_size=self.page_size.currentText(),
+        )
+
+    def _key(self) -> tuple:
+        return (self.anonymise.isChecked(), self.page_size.currentText())
+
+    def _browse(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(
+            self, "Export report", self.path_edit.text(), "PDF (*.pdf)"
+        )
+        if path:
+            self.path_edit.setText(path if path.lower().endswith(".pdf") else path + ".pdf")
+
+    # ---- work ---------------------------------------------------------------------------
+    def is_busy(self) -> bool:
+        return self.job is not None
+
+    def refresh_preview(self) -> None:
+        if self.job is not None:
+            self._pending_preview = True  # options changed while building: once more after
+            return
+        self._pending_preview = False
+        self.status.setText("Building the preview...")
+        tmp = Path(self._tmp.name)
+        job = ReportJob(self.options(), tmp / "preview.pdf", tmp, self)
+        job.preview_ready.connect(self._on_preview)
+        key = self._key()
+        job.preview_ready.connect(lambda *_: setattr(self, "_preview_key", key))
+        self._start(job)
+
+    def save(self, path: str | None = None) -> None:
+        """Write the report to ``path`` (default: the path field) in the worker thread."""
+        if path is not None:
+            self.path_edit.setText(path)
+        target = self.path_edit.text().strip()
+        if not target:
+            self._fail("Choose a file to save the report to.")
+            return
+        if self.job is not None:
+            self.status.setText("Busy; Save again when the preview is ready.")
+            return
+        job = ReportJob(self.options(), Path(target).expanduser(), None, self)
+        if self._preview_key == self._key() and self.preview_pdf is not None:
+            job.copy_from = self.preview_pdf
+        job.saved.connect(self._on_saved)
+        self.save_button.setEnabled(False)
+        self.status.setText(f"Saving {target} ...")
+        self._start(job)
+
+    def _start(self, job: ReportJob) -> None:
+        job.failed.connect(self._fail)
+        job.finished.connect(self._on_job_done)
+        self.job = job
+        job.start()
+
+    def _on_job_done(self) -> None:
+        job, self.job = self.job, None
+        if job is not None:
+            job.deleteLater()
+        self.save_button.setEnabled(True)
+        if self._pending_preview:
+            self.refresh_preview()
+
+    def _on_preview(self, pngs: list, pdf: Path, note: str) -> None:
+        if not Path(pdf).exists():
+            return  # the dialog closed (and removed its folder) while this was on its way
+        self.preview_pdf = Path(pdf)
+        self.preview_pngs = [Path(p) for p in pngs]
+        self.preview_note = note
+        for label in self.page_labels:
+            label.setParent(None)
+            label.deleteLater()
+        self.page_labels = []
+        if note:
+            label = QtWidgets.QLabel(note)
+            label.setWordWrap(True)
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            self.pages_layout.addWidget(label)
+            self.page_labels.append(label)
+        for png in self.preview_pngs:
+            label = QtWidgets.QLabel()
+            pixmap = QtGui.QPixmap(str(png))
+            label.setPixmap(pixmap)
+            label.setFixedSize(pixmap.size())  # whole pages side by side; the area scrolls
+            label.setFrameShape(QtWidgets.QFrame.Shape.Box)
+            self.pages_layout.addWidget(label)
+            self.page_labels.append(label)
+        for label in self.page_labels:
+            label.show()  # now, not on the next event-loop turn (a grab right after sees them)
+        total = count_pages(self.preview_pdf)
+        shown = len(self.preview_pngs)
+        self.status.setText(
+            f"Preview: first {shown} of {total} page(s)" if shown else "Preview: summary only"
+        )
+
+    def _on_saved(self, path: str) -> None:
+        self.last_saved = path
+        self.last_error = ""
+        self.status.setText(f"Saved {path}")
+        self.report_saved.emit(path)
+
+    def _fail(self, message: str) -> None:
+        self.last_error = message
+        self.status.setText(
+            f"<span style='color:#c03030'><b>Report failed:</b> {html.escape(message)}</span>"
+        )
+        box = QtWidgets.QMessageBox(
+            QtWidgets.QMessageBox.Icon.Warning, "Report", message, parent=self
+        )
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.setModal(False)
+        box.show()
+
+    def wait_idle(self, ms: int = 30000) -> None:
+        if self.job is not None:
+            self.job.wait(ms)
+
+    def done(self, result: int) -> None:  # Close, Esc, accept: finish the running job first
+        self._debounce.stop()
+        self._pending_preview = False
+        self.wait_idle()
+        super().done(result)
+        self._tmp.cleanup()
+
+    def closeEvent(self, ev) -> None:  # noqa: N802
+        self.wait_idle()
+        super().closeEvent(ev)
+        self._tmp.cleanup()
