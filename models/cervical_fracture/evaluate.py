@@ -2,25 +2,33 @@
 
     python -m models.cervical_fracture.evaluate --n 50 --out models/cervical_fracture/weights/heldout_metrics.json
 
-Runs the same numpy + ONNX Runtime path as the adapter. Reports per-vertebra Dice on the study
-grid (with and without the anatomical level ordering), per-vertebra fracture AUC (all vertebrae
-pooled), patient-level AUC and the RSNA competition metric (weighted log loss).
+By default (``--path dicom``) every phantom goes through the product path: written as a DICOM
+series (int16 with rescale, as the demo studies are), read back with the project loader, the series
+chosen as ``osteoview analyze`` chooses it, and analysed by ``CervicalFractureAdapter.run``; the
+probabilities reported are the adapter's. ``--path memory`` runs the same pipeline on the
+phantom's in-memory float32 volume instead (the faster, earlier evaluation). Reports per-vertebra
+Dice on the study grid (with and without the anatomical level ordering), per-vertebra fracture
+AUC (all vertebrae pooled), patient-level AUC and the RSNA competition metric (weighted log loss),
+and every study's probabilities (``per_study``) so that two runs can be compared seed by seed.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+from app.engine.adapter import InputRejected
 from app.engine.runtime import Manifest, run_session, session_for
+from app.study.geometry import ImageVolume
 from models.cervical_fracture import pipeline as P
 from models.cervical_fracture.inference import run_pipeline
 from models.cervical_fracture.loss import rsna_weighted_log_loss
-from models.cervical_fracture.phantom import generate
+from models.cervical_fracture.phantom import CervicalSample, generate, write_study
 from models.cervical_fracture.train import HELDOUT_SEED_BASE
 
 WEIGHTS = Path(__file__).parent / "weights"
@@ -43,7 +51,33 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
     return float(2 * np.logical_and(a, b).sum() / s) if s else float("nan")
 
 
-def evaluate(weights: Path, n: int, seed_base: int = HELDOUT_SEED_BASE, top_n: int = P.TOP_N):
+PATHS = ("dicom", "memory")
+
+
+def through_dicom(sample: CervicalSample, folder: Path):
+    """The phantom written as DICOM, loaded and chosen as ``osteoview analyze`` does:
+    (series, truth label map on the loaded series' grid)."""
+    from app.findings.batch import choose_series, load_study
+    from models.cervical_fracture.adapter import CervicalFractureAdapter
+    from models.cervical_fracture.data import resample_labels_to
+
+    write_study(sample, folder)
+    _, series = choose_series(load_study(folder), CervicalFractureAdapter(), folder)
+    return series, resample_labels_to(sample.labels, series.image)
+
+
+def evaluate(
+    weights: Path,
+    n: int,
+    seed_base: int = HELDOUT_SEED_BASE,
+    top_n: int = P.TOP_N,
+    path: str = "dicom",
+):
+    from models.cervical_fracture.adapter import CervicalFractureAdapter
+
+    if path not in PATHS:
+        raise ValueError(f"path must be one of {PATHS}, not {path!r}")
+    adapter = CervicalFractureAdapter(weights_dir=weights, top_n=top_n)
     manifest = Manifest.load(weights)
     s1 = session_for(manifest, "stage1.onnx")
     s2 = session_for(manifest, "stage2.onnx")
@@ -57,10 +91,17 @@ def evaluate(weights: Path, n: int, seed_base: int = HELDOUT_SEED_BASE, top_n: i
     dices = {"ordered": {v: [] for v in P.VERTEBRAE}, "raw": {v: [] for v in P.VERTEBRAE}}
     y_vert, p_vert, y_all, p_all, y_pat, p_pat = [], [], [], [], [], []
     missing_studies = 0
-    t_infer = 0.0
+    labelmap_mismatch = 0
+    per_study = []
+    t_memory = t_adapter = 0.0  # evaluation's own pipeline run; adapter.run (dicom path)
+    tmp = tempfile.TemporaryDirectory(prefix="cervical_eval_")
     for m in range(n):
         sample = generate(seed_base + m)
-        ct = sample.ct
+        if path == "dicom":
+            series, truth = through_dicom(sample, Path(tmp.name) / str(seed_base + m))
+            ct: ImageVolume = series.image
+        else:
+            series, truth, ct = None, sample.labels.array, sample.ct
         t0 = time.perf_counter()
         grid = P.make_working_grid(ct)
         x = P.stage1_inputs(P.to_working(ct, grid))
@@ -74,8 +115,23 @@ def evaluate(weights: Path, n: int, seed_base: int = HELDOUT_SEED_BASE, top_n: i
             ct, stage1, stage2, top_n=top_n, require_all=False,
             stage1_result=(grid, labels["ordered"]),
         )  # fmt: skip
-        t_infer += time.perf_counter() - t0
-        truth = sample.labels.array
+        t_memory += time.perf_counter() - t0
+        if series is not None:  # the product itself: its probabilities are the ones scored
+            t0 = time.perf_counter()
+            try:
+                result = adapter.run(series)
+            except InputRejected:  # a vertebra not found: scored 0.5 below, as in memory mode
+                out.vertebrae = {}
+                out.patient_probability = None
+            else:
+                for f in result.findings:
+                    if f.label in out.vertebrae:
+                        out.vertebrae[f.label].probability = f.probability
+                    elif f.label == "patient_overall":
+                        out.patient_probability = f.probability
+                product_labels = result.overlays[0].image.array
+                labelmap_mismatch += int(not np.array_equal(product_labels, out.study_labels))
+            t_adapter += time.perf_counter() - t0
         for kind, lab in labels.items():
             study = P.labels_to_study(lab, grid)
             for c, name in enumerate(P.VERTEBRAE, start=1):
@@ -96,6 +152,10 @@ def evaluate(weights: Path, n: int, seed_base: int = HELDOUT_SEED_BASE, top_n: i
         p_pat.append(pp)
         y_all.append([*row_y, sample.patient_overall])
         p_all.append([*row_p, pp])
+        per_study.append(
+            {"seed": seed_base + m, "truth": row_y, "p": [round(float(x), 5) for x in row_p],
+             "p_patient": round(float(pp), 5)}
+        )  # fmt: skip
         print(f"[{m + 1}/{n}] seed {seed_base + m}: fractures {sample.fractures} "
               f"p_patient {pp:.3f}", flush=True)  # fmt: skip
 
@@ -103,8 +163,10 @@ def evaluate(weights: Path, n: int, seed_base: int = HELDOUT_SEED_BASE, top_n: i
         per = {k: float(np.nanmean(v)) for k, v in d.items()}
         return {"per_vertebra": per, "mean": float(np.mean(list(per.values())))}
 
+    tmp.cleanup()
     y_vert, p_vert = np.array(y_vert), np.array(p_vert)
     return {
+        "path": path,
         "n_studies": n,
         "heldout_seeds": [seed_base, seed_base + n - 1],
         "studies_with_missing_vertebra": missing_studies,
@@ -119,7 +181,9 @@ def evaluate(weights: Path, n: int, seed_base: int = HELDOUT_SEED_BASE, top_n: i
             np.array(y_all), np.full((n, 8), 0.5)
         ),
         "top_n": top_n,
-        "mean_pipeline_seconds": t_infer / n,
+        "mean_pipeline_seconds": (t_adapter if path == "dicom" else t_memory) / n,
+        "adapter_labelmap_differs_from_evaluation": labelmap_mismatch if path == "dicom" else None,
+        "per_study": per_study,
     }
 
 
@@ -129,9 +193,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=50)
     ap.add_argument("--seed-base", type=int, default=HELDOUT_SEED_BASE)
     ap.add_argument("--top-n", type=int, default=P.TOP_N)
+    ap.add_argument(
+        "--path",
+        choices=PATHS,
+        default="dicom",
+        help="dicom: through DICOM files, the loader and the adapter (what users get); "
+        "memory: the phantom's in-memory volume",
+    )
     ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
-    metrics = evaluate(args.weights, args.n, args.seed_base, args.top_n)
+    metrics = evaluate(args.weights, args.n, args.seed_base, args.top_n, args.path)
     text = json.dumps(metrics, indent=2)
     print(text)
     if args.out:

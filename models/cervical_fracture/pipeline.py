@@ -32,6 +32,7 @@ SEQ_LEN = 8  # 24 slices -> 8 stacked 2.5D 3-channel images (paper)
 SLICE_SHARE = 0.5  # a slice joins a vertebra's list when its pixel share exceeds this (paper)
 TOP_N = 5  # patient_overall over the top-N vertebrae (paper's final choice, Table 4.3/5.1)
 BOX_MARGIN = 0.1  # fraction of the box size added on each side before cropping
+SPECK_SHARE = 0.01  # pieces of a vertebra's mask below this share are stray voxels
 
 
 def window(hu: np.ndarray) -> np.ndarray:
@@ -293,14 +294,38 @@ class VertebraRegion:
     box_work: tuple[int, int, int, int]  # (j0, i0, j1, i1) inclusive-exclusive, working grid
 
 
+def drop_specks(mask: np.ndarray, share: float = SPECK_SHARE) -> np.ndarray:
+    """The mask without connected pieces smaller than ``share`` of its voxels.
+
+    Stage 1 leaves a few stray voxels with a vertebra's label far from it (typically on the hyoid
+    or mandible, in front of C2-C3). Taken into the box, one such voxel widened C3's crop by up to
+    26 mm, so stage 2 saw a field of view it was never trained on (its training boxes come from
+    truth label maps, which have no such specks) and called intact vertebrae fractured. Real
+    separate pieces of a vertebra (a process tip cut off by the 1.6 mm grid, a fracture
+    fragment) measured 20-500 voxels, 1-25% of the vertebra; the specks 1-9 voxels, < 1%.
+    """
+    from scipy.ndimage import label as connected_components
+
+    comps, n = connected_components(mask)
+    if n <= 1:
+        return mask
+    sizes = np.bincount(comps.ravel())[1:]
+    keep = np.nonzero(sizes >= share * sizes.sum())[0] + 1
+    if len(keep) == 0:
+        return mask
+    return np.isin(comps, keep)
+
+
 def vertebra_regions(labels: np.ndarray, min_voxels: int = 30) -> dict[str, VertebraRegion]:
-    """Per-vertebra slice lists (paper: share > 50% of the vertebra's largest slice) and boxes."""
+    """Per-vertebra slice lists (paper: share > 50% of the vertebra's largest slice) and boxes,
+    both from the vertebra's mask without stray specks (``drop_specks``)."""
     out = {}
     for n, name in enumerate(VERTEBRAE, start=1):
         mask = labels == n
         count = int(mask.sum())
         if count < min_voxels:
             continue
+        mask = drop_specks(mask)
         per_slice = mask.sum(axis=(1, 2)).astype(np.float64)
         share = per_slice / per_slice.max()
         slices = np.nonzero(share > SLICE_SHARE)[0]
