@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from app.findings.colormaps import apply_colormap
 from app.findings.types import (
     BoxOverlay,
     HeatmapOverlay,
@@ -35,51 +36,6 @@ _PLANE_AXES = {
     "coronal": ((1.0, 0.0, 0.0), (0.0, 0.0, -1.0)),
     "sagittal": ((0.0, 1.0, 0.0), (0.0, 0.0, -1.0)),
 }
-
-# Anchor colours for the colormaps a HeatmapOverlay may name (linear between anchors).
-_COLORMAP_ANCHORS: dict[str, list[tuple[float, tuple[int, int, int]]]] = {
-    "jet": [
-        (0.0, (0, 0, 128)),
-        (0.11, (0, 0, 255)),
-        (0.36, (0, 255, 255)),
-        (0.62, (255, 255, 0)),
-        (0.89, (255, 0, 0)),
-        (1.0, (128, 0, 0)),
-    ],
-    "hot": [(0.0, (0, 0, 0)), (0.4, (255, 0, 0)), (0.8, (255, 255, 0)), (1.0, (255, 255, 255))],
-    "viridis": [
-        (0.0, (68, 1, 84)),
-        (0.25, (59, 82, 139)),
-        (0.5, (33, 145, 140)),
-        (0.75, (94, 201, 98)),
-        (1.0, (253, 231, 37)),
-    ],
-    "inferno": [
-        (0.0, (0, 0, 4)),
-        (0.25, (87, 16, 110)),
-        (0.5, (188, 55, 84)),
-        (0.75, (249, 142, 9)),
-        (1.0, (252, 255, 164)),
-    ],
-    "gray": [(0.0, (0, 0, 0)), (1.0, (255, 255, 255))],
-}
-
-
-def colormap_lut(name: str) -> np.ndarray:
-    """(256, 3) uint8 lookup table; unknown names fall back to jet."""
-    anchors = _COLORMAP_ANCHORS.get(name.lower(), _COLORMAP_ANCHORS["jet"])
-    xs = np.array([a[0] for a in anchors])
-    cols = np.array([a[1] for a in anchors], dtype=float)
-    t = np.linspace(0.0, 1.0, 256)
-    lut = np.stack([np.interp(t, xs, cols[:, c]) for c in range(3)], axis=1)
-    return np.round(lut).astype(np.uint8)
-
-
-def apply_colormap(values: np.ndarray, name: str, value_range=(0.0, 1.0)) -> np.ndarray:
-    """Float array -> RGB uint8 through ``name``; values outside the range are clipped."""
-    lo, hi = value_range
-    norm = np.clip((np.asarray(values, dtype=float) - lo) / max(hi - lo, 1e-12), 0.0, 1.0)
-    return colormap_lut(name)[np.round(norm * 255).astype(np.intp)]
 
 
 @dataclass

@@ -17,7 +17,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
-from app.findings.render import apply_colormap, font_of_size, render_slice
+from app.findings.colormaps import apply_colormap
+from app.findings.render import font_of_size, render_slice
 from app.findings.types import (
     AnalysisResult,
     Finding,

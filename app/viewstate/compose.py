@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from app.findings.colormaps import colormap_lut
 from app.findings.types import BoxOverlay, HeatmapOverlay, LabelMapOverlay, LandmarkOverlay
 from app.study.geometry import ImageVolume
-from app.viewstate.colormaps import colormap_lut
 from app.viewstate.layers import Layer
 from app.viewstate.planes import PlaneGrid, reslice
 from app.viewstate.windowing import WindowLevel

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from app.findings.colormaps import colormap_lut, label_colour
 from app.findings.types import (
     BoxOverlay,
     HeatmapOverlay,
@@ -21,7 +22,6 @@ from app.findings.types import (
     Overlay,
 )
 from app.study.geometry import ImageVolume
-from app.viewstate.colormaps import colormap_lut, label_colour
 
 _ids = itertools.count(1)
 

@@ -90,6 +90,39 @@ def write_manifest(out: Path, cfg: FemurNetConfig, extra: dict) -> Path:
     return path
 
 
+def export_trained(
+    net: torch.nn.Module,
+    cfg: FemurNetConfig,
+    out: Path,
+    metrics: dict | None,
+    check_x: np.ndarray,
+    command: str | None = None,
+    trained: bool = True,
+) -> Path:
+    """Export ``net`` to ``out/femur_ao.onnx``, check it against PyTorch on ``check_x`` and write
+    the manifest (sha256, held-out metrics, and the training command when given)."""
+    path = out / MODEL_FILE
+    export_onnx(net, cfg, path)
+    diffs = check_against_torch(net, cfg, path, check_x)
+    print("max |onnx - torch|:", diffs)
+    extra: dict = {
+        "parameters": count_parameters(net),
+        "export_check_max_abs_diff": diffs,
+        "trained": trained,
+    }
+    if metrics:
+        extra["held_out"] = {
+            k: v for k, v in metrics.items() if k not in ("history", "config", "phases")
+        }
+        if "phases" in metrics:
+            extra["training_phases"] = metrics["phases"]
+    if command:
+        extra["training_command"] = command
+    write_manifest(out, cfg, extra)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB) and {out / 'manifest.json'}")
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", type=Path, help="state dict from train.py (omit: random init)")
@@ -110,28 +143,19 @@ def main(argv: list[str] | None = None) -> int:
     net = build(cfg).eval()
     if args.checkpoint:
         net.load_state_dict(torch.load(args.checkpoint, weights_only=True))
-    path = args.out / MODEL_FILE
-    export_onnx(net, cfg, path)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(2, 1, cfg.input_size, cfg.input_size)).astype(np.float32)
     if args.test_set:
         from models.femur_ao.data import FemurSet
 
         x = FemurSet.load(args.test_set).x[:16, None].astype(np.float32)
-    diffs = check_against_torch(net, cfg, path, x)
-    print("max |onnx - torch|:", diffs)
-    extra: dict = {
-        "parameters": count_parameters(net),
-        "export_check_max_abs_diff": diffs,
-        "trained": bool(args.checkpoint),
-    }
-    if args.metrics:
-        m = json.loads(args.metrics.read_text())
-        extra["held_out"] = {k: v for k, v in m.items() if k not in ("history", "config")}
-    if not args.checkpoint:
-        extra["trained_on"] = "nothing: random initialisation (for timing only)"
-    write_manifest(args.out, cfg, extra)
-    print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB) and {args.out / 'manifest.json'}")
+    metrics = json.loads(args.metrics.read_text()) if args.metrics else None
+    export_trained(net, cfg, args.out, metrics, x, trained=bool(args.checkpoint))
+    if not args.checkpoint:  # random weights: say so in the manifest
+        manifest = args.out / "manifest.json"
+        doc = json.loads(manifest.read_text())
+        doc["trained_on"] = "nothing: random initialisation (for timing only)"
+        manifest.write_text(json.dumps(doc, indent=2))
     return 0
 
 

@@ -1,4 +1,7 @@
-"""Colour tables for heatmaps and label maps (256 x 3 uint8), built from a few anchor colours."""
+"""Colour tables for heatmaps and label maps (256 x 3 uint8), built from a few anchor colours.
+
+One set for the viewer (``app.viewstate``) and the report/PNG outputs (``app.findings.render``),
+so a map looks the same on screen and on paper."""
 
 from __future__ import annotations
 
@@ -70,3 +73,10 @@ def colormap_lut(name: str) -> np.ndarray:
 
 def label_colour(value: int) -> tuple[int, int, int]:
     return LABEL_PALETTE[(int(value) - 1) % len(LABEL_PALETTE)]
+
+
+def apply_colormap(values: np.ndarray, name: str, value_range=(0.0, 1.0)) -> np.ndarray:
+    """Float array -> RGB uint8 through ``name``; values outside the range are clipped."""
+    lo, hi = value_range
+    norm = np.clip((np.asarray(values, dtype=float) - lo) / max(hi - lo, 1e-12), 0.0, 1.0)
+    return colormap_lut(name)[np.round(norm * 255).astype(np.intp)]
