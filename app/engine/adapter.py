@@ -12,7 +12,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from app.engine.runtime import Manifest
 from app.findings import AnalysisResult
 from app.study.model import Series
 
@@ -89,3 +91,23 @@ class Adapter(ABC):
         cancel: CancelFn | None = None,
     ) -> AnalysisResult:
         """Check the input, run the model(s), return findings and overlays in study geometry."""
+
+
+class OnnxAdapter(Adapter):
+    """An adapter whose weights are ONNX files listed in ``<weights_dir>/manifest.json``.
+
+    The manifest is read once, on first use, so constructing an adapter (the registry does it
+    to list tasks) costs nothing; each weights file is sha256-checked when its session opens.
+    """
+
+    default_weights_dir: Path
+
+    def __init__(self, weights_dir: Path | None = None) -> None:
+        self.weights_dir = Path(weights_dir) if weights_dir else self.default_weights_dir
+        self._manifest: Manifest | None = None
+
+    @property
+    def manifest(self) -> Manifest:
+        if self._manifest is None:
+            self._manifest = Manifest.load(self.weights_dir)
+        return self._manifest

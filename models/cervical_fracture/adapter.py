@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.engine.adapter import Adapter, InputRejected, InputSpec, StageTimer
+from app.engine.adapter import InputRejected, InputSpec, OnnxAdapter, StageTimer
 from app.engine.runtime import Manifest, available_device, run_session, session_for
 from app.findings import (
     DEMO_DISCLAIMER,
@@ -50,7 +50,8 @@ def _stage2_fn(manifest: Manifest):
     return lambda x: run_session(sess, {"sequence": x})[0]
 
 
-class CervicalFractureAdapter(Adapter):
+class CervicalFractureAdapter(OnnxAdapter):
+    default_weights_dir = WEIGHTS_DIR
     task_id = TASK_ID
     title = "Cervical spine fracture (CT)"
     paper = (
@@ -66,15 +67,8 @@ class CervicalFractureAdapter(Adapter):
     )
 
     def __init__(self, weights_dir: Path | None = None, top_n: int = P.TOP_N) -> None:
-        self.weights_dir = Path(weights_dir) if weights_dir else WEIGHTS_DIR
+        super().__init__(weights_dir)
         self.top_n = top_n
-        self._manifest: Manifest | None = None
-
-    @property
-    def manifest(self) -> Manifest:
-        if self._manifest is None:
-            self._manifest = Manifest.load(self.weights_dir)
-        return self._manifest
 
     # ---- input checks --------------------------------------------------------------------------
     def check_input(self, series: Series) -> None:

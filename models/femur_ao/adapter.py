@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from app.engine.adapter import Adapter, InputRejected, InputSpec, StageTimer
-from app.engine.runtime import Manifest, available_device, run_session, session_for
+from app.engine.adapter import InputRejected, InputSpec, OnnxAdapter, StageTimer
+from app.engine.runtime import available_device, run_session, session_for
 from app.findings import (
     DEMO_DISCLAIMER,
     AnalysisResult,
@@ -53,7 +53,8 @@ HEATMAP_MAX_SIDE = 512  # heatmaps are stored on a grid at most this many pixels
 PHANTOM_MANUFACTURER = "OsteoView phantom generator"
 
 
-class FemurAOAdapter(Adapter):
+class FemurAOAdapter(OnnxAdapter):
+    default_weights_dir = WEIGHTS_DIR
     task_id = TASK_ID
     title = "Proximal femur fracture, AO type (radiograph)"
     paper = (
@@ -66,16 +67,6 @@ class FemurAOAdapter(Adapter):
         kinds=("projection", "image"),
         description="an AP radiograph of the hip or pelvis (one 2-D image)",
     )
-
-    def __init__(self, weights_dir: Path | None = None) -> None:
-        self.weights_dir = Path(weights_dir) if weights_dir else WEIGHTS_DIR
-        self._manifest: Manifest | None = None
-
-    @property
-    def manifest(self) -> Manifest:
-        if self._manifest is None:
-            self._manifest = Manifest.load(self.weights_dir)
-        return self._manifest
 
     # ------------------------------------------------------------------------------------
     def check_input(self, series: Series) -> None:
