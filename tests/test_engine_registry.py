@@ -26,3 +26,12 @@ def test_tasks_accepting_matches_modality_and_kind():
 def test_unknown_task_is_a_clear_error():
     with pytest.raises(UnknownTask, match="unknown task 'nope'"):
         get_adapter("nope")
+
+
+def test_body_part_named_by_the_file_narrows_the_choice():
+    hip = _series("DX", "projection")
+    hip.body_part = "PELVIS"
+    foot = _series("DX", "projection")
+    foot.body_part = "FOOT"
+    assert "femur-ao" in tasks_accepting(hip)
+    assert "femur-ao" not in tasks_accepting(foot)

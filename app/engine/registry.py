@@ -52,8 +52,9 @@ def get_adapter(task_id: str) -> Adapter:
 
 
 def tasks_accepting(series) -> list[str]:
-    """Available tasks whose declared input (modality and kind) matches the series; a metadata
-    check only, so the viewer can preselect a sensible task without running anything."""
+    """Available tasks whose declared input (modality, kind and, where both the task and the file
+    name one, body part) matches the series; a metadata check only, so the viewer can preselect a
+    sensible task without running anything."""
     out = []
     for task_id in available_tasks():
         spec = _load_class(task_id).input_spec
@@ -61,6 +62,9 @@ def tasks_accepting(series) -> list[str]:
         if spec.modalities and modality not in spec.modalities:
             continue
         if spec.kinds and series.kind not in spec.kinds:
+            continue
+        body_part = (series.body_part or "").upper().replace(" ", "").replace("-", "")
+        if spec.body_parts and body_part and body_part not in spec.body_parts:
             continue
         out.append(task_id)
     return out

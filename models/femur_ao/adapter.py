@@ -32,6 +32,12 @@ from models.femur_ao.cam import boxes_from_map, cam_to_input, sample_cams
 from models.femur_ao.sides import SideCrop, crop_sides
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
+# Body parts that are certainly not a hip. A deny list, not an allow list: films of the hip are
+# labelled HIP, PELVIS, FEMUR, LEG, ABDOMEN or nothing at all in practice.
+NOT_HIP = frozenset(
+    "FOOT ANKLE CALCANEUS HEEL KNEE HAND WRIST ELBOW SHOULDER ARM CHEST THORAX SKULL HEAD "
+    "CSPINE TSPINE LSPINE SPINE CERVICALSPINE LUMBARSPINE THORACICSPINE EXTREMITY".split()
+)
 TASK_ID = "femur-ao"
 THRESHOLD = 0.5
 MODEL_FILE = "femur_ao.onnx"
@@ -66,6 +72,7 @@ class FemurAOAdapter(OnnxAdapter):
         modalities=("CR", "DX", "DR", "RG", "SC", "OT", "IMG", "PX"),
         kinds=("projection", "image"),
         description="an AP radiograph of the hip or pelvis (one 2-D image)",
+        body_parts=("HIP", "PELVIS", "FEMUR", "LEG", "ABDOMEN", "LOWEREXTREMITY"),
     )
 
     # ------------------------------------------------------------------------------------
@@ -82,6 +89,12 @@ class FemurAOAdapter(OnnxAdapter):
                 f"{self.title} needs one 2-D radiograph; this series has {series.shape[0]} frames."
             )
         super().check_input(series)
+        body_part = (series.body_part or "").upper().replace(" ", "").replace("-", "")
+        if body_part in NOT_HIP:
+            raise InputRejected(
+                f"{self.title} needs {self.input_spec.description}; this radiograph is labelled "
+                f"BodyPartExamined={body_part}."
+            )
         rows, cols = series.shape[1:]
         if min(rows, cols) < 64:
             raise InputRejected(

@@ -162,3 +162,14 @@ def test_real_paediatric_pelvis_gives_two_sides(adapter, real_data):
     assert r.extra["layout"] == "bilateral" and r.extra["real_image"] is True
     heat = next(o for o in r.overlays if isinstance(o, HeatmapOverlay))
     assert heat.image.shape == (1, 331, 331)
+
+
+def test_a_radiograph_labelled_as_another_body_part_is_declined(real_data):
+    from app.engine.adapter import InputRejected
+    from app.study import load
+    from models.femur_ao.adapter import FemurAOAdapter
+
+    ankle = load(real_data / "xray_nema_wg04" / "RG3_UNC.dcm").all_series()[0]
+    assert ankle.body_part == "EXTREMITY"
+    with pytest.raises(InputRejected, match="BodyPartExamined=EXTREMITY"):
+        FemurAOAdapter().check_input(ankle)
