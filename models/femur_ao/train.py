@@ -55,7 +55,7 @@ class Recipe:
 
 
 # The shipped demo weights' recipe. Epoch counts were chosen so that the whole command (render,
-# both phases, export) takes about 20 minutes on one thread of a 2-core CPU.
+# both phases, export) takes about 8 minutes on one thread of a 2-core CPU (MODEL_CARD.md).
 RECIPES = {
     "demo": Recipe(
         phantoms=1000,
