@@ -21,3 +21,17 @@ def test_truth_and_docs_beside_a_study_are_not_loaded_as_series(tmp_path):
     assert [s.modality for s in result.all_series()] == ["DX"]
     # A stray text file is still reported; documentation and ground truth are not.
     assert [e.path.rsplit("/", 1)[-1] for e in result.errors] == ["notes.txt"]
+
+
+def test_patient_tags_written_are_the_patient_info_read_back(tmp_path):
+    from dataclasses import fields
+
+    from app.study.dicom_writer import PatientTags
+    from app.study.model import PatientInfo
+
+    tags = PatientTags(name="DOE^JANE", patient_id="P1", accession="A9", body_part="PELVIS")
+    write_radiograph(np.zeros((8, 8), np.uint16), tmp_path / "x.dcm", patient=tags)
+    study = load(tmp_path / "x.dcm").studies[0]
+    for f in fields(PatientInfo):
+        assert getattr(study.patient, f.name) == getattr(tags, f.name), f.name
+    assert study.series[0].body_part == "PELVIS"

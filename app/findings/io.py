@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image
 
 import app
-from app.findings.render import apply_colormap
+from app.findings.colormaps import apply_colormap
 from app.findings.types import (
     DEMO_DISCLAIMER,
     AnalysisResult,

@@ -21,6 +21,7 @@ from pydicom.uid import (
 )
 
 from app.study.geometry import ImageVolume
+from app.study.model import PatientInfo
 
 _SOP_CLASS = {
     "CT": CTImageStorage,
@@ -32,7 +33,10 @@ _SOP_CLASS = {
 
 
 @dataclass
-class PatientTags:
+class PatientTags(PatientInfo):
+    """The loader's PatientInfo (what a written file reads back as) with phantom defaults, plus
+    the body part the file declares."""
+
     name: str = "PHANTOM^SYNTHETIC"
     patient_id: str = "PHANTOM-0001"
     birth_date: str = "19700101"
