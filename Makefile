@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 DEMO    := resources/demo
 
-.PHONY: install run test bench lint format demo clean
+.PHONY: install run test bench fuzz lint format demo clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -28,6 +28,13 @@ test: install
 
 bench: install
 	$(BIN)/python -m pytest -q -s tests/benchmarks
+
+# 10,000 mutants of the real DICOM files through the loader (tests/fuzz/harness.py); prints the
+# counts, exits non-zero on any signal, hang, uncaught error or silent impossible geometry.
+FUZZ_COUNT ?= 10000
+FUZZ_SEED  ?= 0
+fuzz: install
+	$(BIN)/python -m tests.fuzz.harness --count $(FUZZ_COUNT) --seed $(FUZZ_SEED)
 
 lint: install
 	$(BIN)/ruff check app models tests

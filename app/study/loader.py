@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from app.study.dicom_loader import DicomSeries, load_dicom_files
+from app.study.dicom_values import os_reason
 from app.study.image_loader import (
     is_nifti,
     is_plain_image,
@@ -56,6 +57,8 @@ def _dicomdir_files(path: Path) -> tuple[list[Path], list[LoadError]]:
     try:
         ds = pydicom.dcmread(path, force=True)
         records = ds.DirectoryRecordSequence
+    except OSError as exc:
+        return [], [LoadError(str(path), os_reason(exc, "the DICOMDIR"))]
     except Exception as exc:  # noqa: BLE001 - a broken index is reported, the walk goes on
         return [], [LoadError(str(path), f"unreadable DICOMDIR ({type(exc).__name__}: {exc})")]
     files, errors = [], []
@@ -114,7 +117,11 @@ def collect_files(path: Path) -> tuple[list[Path], list[LoadError]]:
         return [path], []
     files: list[Path] = []
     errors: list[LoadError] = []
-    for root, dirs, names in os.walk(path):
+
+    def unlisted(exc: OSError) -> None:  # a folder that cannot be listed is said, not skipped
+        errors.append(LoadError(str(exc.filename or path), os_reason(exc, "the folder")))
+
+    for root, dirs, names in os.walk(path, onerror=unlisted):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         truth = _truth_files(Path(root), names)
         for name in sorted(names):
@@ -149,9 +156,12 @@ def load(
     if nifti_kind not in (None, "volume", "labelmap"):
         raise ValueError(f"nifti_kind must be 'volume' or 'labelmap', not {nifti_kind!r}")
     path = Path(path)
-    if not path.exists():
-        raise StudyLoadError(str(path), "no such file or folder")
-    files, errors = collect_files(path)
+    try:
+        if not path.exists():
+            raise StudyLoadError(str(path), "no such file or folder")
+        files, errors = collect_files(path)
+    except OSError as exc:  # e.g. a path inside a folder this user may not enter
+        raise StudyLoadError(str(path), os_reason(exc, "it")) from None
     if not files and not errors:
         raise StudyLoadError(str(path), "folder contains no files")
     tracker = _Progress(2 * len(files), progress, cancel)
@@ -169,6 +179,8 @@ def load(
                     series = load_plain_image(f)
             except LoadCancelled:
                 raise
+            except OSError as exc:
+                errors.append(LoadError(str(f), os_reason(exc)))
             except Exception as exc:  # noqa: BLE001 - a bad file is a listed error
                 errors.append(LoadError(str(f), str(exc) or type(exc).__name__))
             else:

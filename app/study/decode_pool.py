@@ -1,0 +1,204 @@
+"""Compressed pixel data decoded in child processes, so that no file can end the viewer.
+
+GDCM and other native codecs abort the whole process (an uncaught C++ exception is SIGABRT) on
+some malformed code streams, and a hostile file can also make a decoder loop or allocate
+without end. Header checks (``codestream``) catch the known cases with a clear reason; this
+pool is the guarantee for the rest: each compressed file is decoded by one of a few long-lived
+children (fresh interpreters, not forks: the viewer has Qt threads), and a child that dies or
+runs past its time limit is attributed to the file it was decoding, reported as that file's
+error and replaced. Two children decode alternately, so a stack still decodes in parallel.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections import deque
+from collections.abc import Iterator
+from multiprocessing.connection import Connection
+
+import numpy as np
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+POOL_SIZE = max(1, min(2, os.cpu_count() or 1))
+BASE_TIMEOUT_S = 5.0  # a hanging decoder is given up on after this, plus PER_MB_S per MB
+PER_MB_S = 0.5
+IN_PROCESS_ENV = "OSTEOVIEW_DECODE_IN_PROCESS"  # "1": decode in this process (benchmarks only)
+
+Outcome = tuple[str, np.ndarray | str]  # ("ok", array) or ("error", reason)
+
+
+def timeout_for(n_bytes: int) -> float:
+    return BASE_TIMEOUT_S + PER_MB_S * n_bytes / 1e6
+
+
+def in_process() -> bool:
+    return os.environ.get(IN_PROCESS_ENV, "") == "1"
+
+
+def decode_here(path: str) -> Outcome:
+    """Decode ``path`` in this process; every failure becomes ("error", reason)."""
+    from app.study.dicom_decode import decode_file
+    from app.study.dicom_values import os_reason
+
+    try:
+        return ("ok", decode_file(path))
+    except ValueError as exc:
+        return ("error", str(exc))
+    except MemoryError:
+        return ("error", "not enough memory to decode the pixel data")
+    except OSError as exc:
+        return ("error", os_reason(exc))
+    except Exception as exc:  # noqa: BLE001 - any other failure is this file's reason
+        return ("error", f"pixel data could not be decoded ({type(exc).__name__}: {exc})")
+
+
+def serve(rx: Connection, tx: Connection) -> None:
+    """Child main (``decode_child``): decode paths until the parent closes the pipe."""
+    while True:
+        try:
+            path = rx.recv()
+        except (EOFError, OSError):
+            return
+        result = decode_here(path)
+        try:
+            tx.send(result)
+        except (BrokenPipeError, EOFError):
+            return
+        except Exception as exc:  # noqa: BLE001 - e.g. MemoryError while pickling the array
+            tx.send(("error", f"decoded pixels could not be passed back ({type(exc).__name__})"))
+
+
+def _owned_fd(stream) -> int:
+    """The descriptor of a Popen pipe, owned by the caller (the file object is closed)."""
+    fd = os.dup(stream.fileno())
+    stream.close()
+    return fd
+
+
+class _Worker:
+    """One child: ``python -m app.study.decode_child``, pickled messages over its stdin/stdout.
+
+    A plain subprocess rather than multiprocessing: spawn and forkserver re-import the
+    caller's ``__main__``, which re-runs any script that loads at import time."""
+
+    def __init__(self) -> None:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (_ROOT, env.get("PYTHONPATH", "")) if p)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "app.study.decode_child"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+        )
+        self.tx = Connection(_owned_fd(self.proc.stdin), readable=False)
+        self.rx = Connection(_owned_fd(self.proc.stdout), writable=False)
+
+    def submit(self, path: str) -> None:
+        self.tx.send(path)
+
+    def outcome(self, timeout: float) -> tuple[Outcome, bool]:
+        """(outcome, alive): the child's answer, or the reason it gave none."""
+        try:
+            if self.rx.poll(timeout):
+                return self.rx.recv(), True
+        except (EOFError, OSError):
+            try:
+                code = self.proc.wait(2.0)
+            except subprocess.TimeoutExpired:
+                code = None
+            self.stop()
+            if code is not None and code < 0:
+                try:
+                    how = signal.Signals(-code).name
+                except ValueError:
+                    how = f"signal {-code}"
+            else:
+                how = f"exit status {code}"
+            return ("error", f"the image decoder crashed on this file's pixel data ({how})"), False
+        self.stop()
+        return ("error", f"the image decoder did not finish within {timeout:.0f} s"), False
+
+    def stop(self) -> None:
+        for conn in (self.tx, self.rx):
+            try:
+                conn.close()
+            except OSError:
+                pass
+        if self.proc.poll() is None:
+            self.proc.kill()
+        try:
+            self.proc.wait(2.0)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+class DecodePool:
+    """A few decoder children; ``decode_many`` keeps each busy with one file at a time."""
+
+    def __init__(self, size: int = POOL_SIZE) -> None:
+        self.size = size
+        self._idle: list[_Worker] = []
+        self._lock = threading.Lock()
+
+    def _take(self) -> _Worker | None:
+        if self._idle:
+            return self._idle.pop()
+        try:
+            return _Worker()
+        except OSError:
+            # No child possible here (no processes or pipes left): decode in this process
+            # rather than refuse every compressed file.
+            return None
+
+    def decode_many(self, jobs: list[tuple[str, float]]) -> Iterator[tuple[str, Outcome]]:
+        """(path, outcome) for each (path, timeout) job, in order, up to ``size`` in flight."""
+        with self._lock:
+            queue = deque(jobs)
+            flight: deque[tuple[_Worker | None, str, float]] = deque()
+            try:
+                while queue or flight:
+                    while queue and len(flight) < self.size:
+                        path, timeout = queue.popleft()
+                        worker = self._take()
+                        if worker is not None:
+                            worker.submit(path)
+                        flight.append((worker, path, timeout))
+                    worker, path, timeout = flight.popleft()
+                    if worker is None:
+                        yield path, decode_here(path)
+                        continue
+                    outcome, alive = worker.outcome(timeout)
+                    if alive:
+                        self._idle.append(worker)
+                    yield path, outcome
+            finally:  # abandoned early (cancel, error): answers still due are collected
+                for worker, _path, timeout in flight:
+                    if worker is None:
+                        continue
+                    _outcome, alive = worker.outcome(timeout)
+                    if alive:
+                        self._idle.append(worker)
+
+    def close(self) -> None:
+        with self._lock:
+            for worker in self._idle:
+                worker.stop()
+            self._idle.clear()
+
+
+_pool: DecodePool | None = None
+_pool_lock = threading.Lock()
+
+
+def pool() -> DecodePool:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = DecodePool()
+            atexit.register(_pool.close)
+        return _pool
