@@ -13,12 +13,12 @@ import sys
 
 from app.errors import CliError
 
-COMMANDS = ("info", "export", "demo", "analyze", "screenshot")
+COMMANDS = ("info", "export", "demo", "tasks", "analyze", "screenshot")
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
+    from app.analysis.tasks import UnknownTask
     from app.engine.adapter import AnalysisCancelled, InputRejected
-    from app.engine.registry import UnknownTask
     from app.engine.runtime import WeightsError
     from app.study.model import LoadCancelled, StudyLoadError
 

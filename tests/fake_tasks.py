@@ -20,51 +20,65 @@ import time
 import numpy as np
 from scipy import ndimage
 
-from app.engine.adapter import Adapter, InputSpec, StageTimer
+from app.engine.adapter import Adapter, ModelOutput, StageTimer
+from app.engine.task import InputSlot, TaskSpec
 from app.findings.types import (
-    DEMO_DISCLAIMER,
-    AnalysisResult,
     Box,
     BoxOverlay,
     Finding,
     HeatmapOverlay,
     LabelMapOverlay,
-    Provenance,
 )
 from app.study.geometry import ImageVolume
-from app.study.model import Series
 
 CALLS = {"fake-ct": 0, "fake-xr": 0}
 VERTEBRA_COLOURS = {1: (255, 0, 0), 2: (0, 255, 0), 3: (0, 0, 255)}
 
 
-def register(monkeypatch) -> None:
-    from app.engine import registry
+CT_SPEC = TaskSpec(
+    "fake-ct",
+    "Fake CT task",
+    (InputSlot("ct", "a CT volume", modalities=("CT",), kinds=("volume",)),),
+    "tests.fake_tasks:FakeCTAdapter",
+)
+XR_SPEC = TaskSpec(
+    "fake-xr",
+    "Fake radiograph task",
+    (
+        InputSlot(
+            "radiograph", "a hip radiograph", modalities=("DX", "CR"), kinds=("projection", "image")
+        ),
+    ),
+    "tests.fake_tasks:FakeXrayAdapter",
+)
 
-    monkeypatch.setitem(registry.TASKS, "fake-ct", "tests.fake_tasks:FakeCTAdapter")
-    monkeypatch.setitem(registry.TASKS, "fake-xr", "tests.fake_tasks:FakeXrayAdapter")
+
+def register(monkeypatch) -> None:
+    from app.analysis import tasks
+
+    monkeypatch.setitem(tasks._REGISTERED, "fake-ct", CT_SPEC)
+    monkeypatch.setitem(tasks._REGISTERED, "fake-xr", XR_SPEC)
 
 
 def register_globally() -> None:
-    from app.engine import registry
+    from app.analysis import tasks
 
-    registry.TASKS["fake-ct"] = "tests.fake_tasks:FakeCTAdapter"
-    registry.TASKS["fake-xr"] = "tests.fake_tasks:FakeXrayAdapter"
+    tasks.register(CT_SPEC)
+    tasks.register(XR_SPEC)
 
 
-def _provenance(task_id: str, timings: dict[str, float]) -> Provenance:
-    return Provenance(
-        task_id=task_id,
-        model_name=f"{task_id} test model",
-        model_version="0.0-test",
-        weights_sha256={"fake.onnx": "ab" * 32},
-        paper="none (test double)",
-        trained_on="synthetic phantoms",
-        device="CPU",
-        disclaimer=DEMO_DISCLAIMER,
-        timings_s=dict(timings),
-        created="2026-11-25T12:00:00+00:00",
-    )
+class FakeModelInfo:
+    """Test doubles have no weights; their model info says so (and is complete)."""
+
+    def model_info(self):
+        from app.engine.adapter import ModelInfo
+
+        return ModelInfo(
+            model_name=f"{self.task_id} test model",
+            version="0.0-test",
+            weights_sha256={"fake.onnx": "ab" * 32},
+            trained_on="synthetic phantoms",
+        )
 
 
 def _slow_down() -> None:
@@ -74,19 +88,15 @@ def _slow_down() -> None:
         time.sleep(delay)
 
 
-class FakeCTAdapter(Adapter):
-    task_id = "fake-ct"
-    title = "Fake CT task"
-    paper = "none"
+class FakeCTAdapter(FakeModelInfo, Adapter):
+    spec = CT_SPEC
+    paper = "none (test double)"
     labels = ("fracture", "V1", "V2", "V3")
-    input_spec = InputSpec(("CT",), ("volume",), "a CT volume")
     coarse_labelmap = False  # True: put the label map on a coarser, shifted grid
 
-    def run(self, series: Series, progress=None, cancel=None) -> AnalysisResult:
-        self.check_input(series)
+    def infer(self, request, timer: StageTimer) -> ModelOutput:
         CALLS["fake-ct"] += 1
-        timer = StageTimer(progress, cancel)
-        vol = series.image
+        vol = request.primary.image
         with timer.stage("segment", 0.0):
             _slow_down()
             hu = vol.array.astype(np.float32)
@@ -123,13 +133,7 @@ class FakeCTAdapter(Adapter):
             labels={v: (f"V{v}", VERTEBRA_COLOURS[v]) for v in (1, 2, 3)},
             opacity=0.5,
         )
-        return AnalysisResult(
-            task_id=self.task_id,
-            findings=findings,
-            overlays=[overlay],
-            provenance=_provenance(self.task_id, timer.timings),
-            summary=f"patient-level fracture p={patient:.2f}",
-        )
+        return ModelOutput(findings, [overlay], summary=f"patient-level fracture p={patient:.2f}")
 
 
 def _coarsen(labels: np.ndarray, vol: ImageVolume) -> ImageVolume:
@@ -141,18 +145,14 @@ def _coarsen(labels: np.ndarray, vol: ImageVolume) -> ImageVolume:
     )
 
 
-class FakeXrayAdapter(Adapter):
-    task_id = "fake-xr"
-    title = "Fake radiograph task"
-    paper = "none"
+class FakeXrayAdapter(FakeModelInfo, Adapter):
+    spec = XR_SPEC
+    paper = "none (test double)"
     labels = ("fracture", "A", "B", "A1")
-    input_spec = InputSpec(("DX", "CR"), ("projection", "image"), "a hip radiograph")
 
-    def run(self, series: Series, progress=None, cancel=None) -> AnalysisResult:
-        self.check_input(series)
+    def infer(self, request, timer: StageTimer) -> ModelOutput:
         CALLS["fake-xr"] += 1
-        timer = StageTimer(progress, cancel)
-        vol = series.image
+        vol = request.primary.image
         with timer.stage("heatmap", 0.0):
             _slow_down()
             img = vol.array[0].astype(np.float32)
@@ -188,13 +188,7 @@ class FakeXrayAdapter(Adapter):
             ),
             BoxOverlay(name="Boxes from CAM", reference=vol, boxes=boxes, color=(255, 255, 0)),
         ]
-        return AnalysisResult(
-            task_id=self.task_id,
-            findings=findings,
-            overlays=overlays,
-            provenance=_provenance(self.task_id, timer.timings),
-            summary=f"{len(boxes)} hot region(s)",
-        )
+        return ModelOutput(findings, overlays, summary=f"{len(boxes)} hot region(s)")
 
 
 # ---- test studies as arrays ---------------------------------------------------------------------

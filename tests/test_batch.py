@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from app.analysis.batch import AnalyzeOptions, default_loader, discover_studies, run_batch
+from app.analysis.tasks import get_adapter
 from app.cli import main
-from app.engine.registry import get_adapter
-from app.findings.batch import AnalyzeOptions, default_loader, discover_studies, run_batch
 from app.findings.io import is_complete
 from app.study.dicom_writer import PatientTags, write_radiograph, write_series
 from tests import fake_tasks

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from app.analysis.tasks import PhantomUnavailable, phantom_module
+from app.analysis.tasks import task_specs as _specs
 from app.commands import demo as demo_cmd
-from app.demo_registry import PHANTOMS, PhantomUnavailable, phantom_module
 
 REPO = Path(__file__).resolve().parents[1]
 MINE = ("calcaneus-fracture", "spine-xray", "lumbar-mri")
@@ -66,7 +67,16 @@ def test_demo_rejects_unknown_task(tmp_path: Path) -> None:
 
 
 def test_missing_phantom_module_is_skipped_with_a_note(tmp_path, monkeypatch, capsys) -> None:
-    monkeypatch.setitem(PHANTOMS, "spine-xray", "models.no_such_task.phantom")
+    import dataclasses
+
+    from app.analysis import tasks
+
+    broken = dataclasses.replace(
+        tasks.get_spec("spine-xray"), phantom="models.no_such_task.phantom"
+    )
+    monkeypatch.setattr(
+        tasks, "task_specs", lambda: [broken if s.id == "spine-xray" else s for s in _specs()]
+    )
     with pytest.raises(PhantomUnavailable):
         phantom_module("spine-xray")
     written = demo_cmd.write_demos(tmp_path, 0, ["spine-xray", "calcaneus-fracture"])

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 import app
+from app.analysis.runner import run_on_series
 from app.findings import DEMO_DISCLAIMER, LandmarkOverlay
 from app.findings.io import (
     FindingsFormatError,
@@ -45,7 +46,7 @@ def _xr_series() -> Series:
 
 def test_ct_result_round_trip_in_world_coordinates(tmp_path):
     study, series = _ct_series()
-    result = FakeCTAdapter().run(series)
+    result = run_on_series(FakeCTAdapter(), series)
     path = write_result(
         result, tmp_path, StudyRef.from_series(study, series, "/data/x"), {"load_s": 0.5}
     )
@@ -79,7 +80,7 @@ def test_ct_result_round_trip_in_world_coordinates(tmp_path):
 
 def test_radiograph_heatmap_boxes_and_landmarks(tmp_path):
     series = _xr_series()
-    result = FakeXrayAdapter().run(series)
+    result = run_on_series(FakeXrayAdapter(), series)
     result.overlays.append(
         LandmarkOverlay(name="Marks", landmarks=[Landmark("tip", (1.0, 2.0, 3.0), 0.7)])
     )
@@ -115,7 +116,7 @@ def test_radiograph_heatmap_boxes_and_landmarks(tmp_path):
 
 def test_anonymised_output_holds_no_identifier(tmp_path):
     study, series = _ct_series()
-    result = FakeCTAdapter().run(series)
+    result = run_on_series(FakeCTAdapter(), series)
     write_result(result, tmp_path, StudyRef.from_series(study, series, "/data/DOE"), anonymise=True)
     text = (tmp_path / "findings.json").read_text()
     for ident in ("DOE^JANE", "P-77", "19800203", "A-1", "1.2.3.4", "/data/DOE"):
@@ -128,7 +129,9 @@ def test_anonymised_output_holds_no_identifier(tmp_path):
 
 def test_files_are_complete_and_plain(tmp_path):
     study, series = _ct_series()
-    write_result(FakeCTAdapter().run(series), tmp_path, StudyRef.from_series(study, series))
+    write_result(
+        run_on_series(FakeCTAdapter(), series), tmp_path, StudyRef.from_series(study, series)
+    )
     names = sorted(p.name for p in tmp_path.iterdir())
     assert not [n for n in names if n.startswith(".tmp-")]
     assert is_complete(tmp_path)

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 import app
+from app.analysis.runner import run_on_series
 from app.findings import DEMO_DISCLAIMER
 from app.findings.io import StudyRef, read_findings, write_result
 from app.report import ReportInput, ReportRun, build_report, ordered_findings
@@ -94,7 +95,7 @@ def _key_image_page(pdf: Path) -> int:
 @pytest.fixture(scope="module")
 def ct_report(tmp_path_factory):
     ref, series = _ct()
-    result = FakeCTAdapter().run(series)
+    result = run_on_series(FakeCTAdapter(), series)
     out = tmp_path_factory.mktemp("ct") / "report.pdf"
     build_report(
         ReportInput(
@@ -183,7 +184,7 @@ def test_images_are_at_least_150_dpi_and_paper_sizes(ct_report, tmp_path):
 
 def test_anonymised_report_has_no_identifier(tmp_path):
     ref, series = _ct()
-    result = FakeCTAdapter().run(series)
+    result = run_on_series(FakeCTAdapter(), series)
     pdf = build_report(
         ReportInput(ref, [ReportRun(result, series)], anonymise=True), tmp_path / "a.pdf"
     )
@@ -198,7 +199,7 @@ def test_anonymised_report_has_no_identifier(tmp_path):
 
 def test_radiograph_report_hierarchy_heatmap_boxes_and_viewer_views(tmp_path):
     ref, series = _xr()
-    result = FakeXrayAdapter().run(series)
+    result = run_on_series(FakeXrayAdapter(), series)
     result.overlays[0].opacity = 1.0  # the map's hot end then shows in its pure colour
     view = np.zeros((300, 400, 3), dtype=np.uint8)
     view[:, :] = (255, 0, 255)
@@ -230,7 +231,7 @@ def test_radiograph_report_hierarchy_heatmap_boxes_and_viewer_views(tmp_path):
 def test_report_from_findings_json_matches_the_live_result(tmp_path):
     """The reader restores a run well enough to report it later (e.g. after a batch)."""
     ref, series = _ct()
-    result = FakeCTAdapter().run(series)
+    result = run_on_series(FakeCTAdapter(), series)
     write_result(result, tmp_path / "out", ref)
     saved = read_findings(tmp_path / "out")
     pdf = build_report(
@@ -266,7 +267,7 @@ def test_key_images_follow_the_result_not_the_task():
     from app.report import standard_key_images
 
     _, xr = _xr()
-    result = FakeXrayAdapter().run(xr)
+    result = run_on_series(FakeXrayAdapter(), xr)
     result.overlays[0].visible = False
     captions = [k.caption for k in standard_key_images(result, xr)]
     assert captions == [
@@ -276,7 +277,7 @@ def test_key_images_follow_the_result_not_the_task():
     assert all(k.rgb.dtype == np.uint8 and k.rgb.ndim == 3 for k in standard_key_images(result, xr))
 
     _, ct = _ct()
-    result = FakeCTAdapter().run(ct)
+    result = run_on_series(FakeCTAdapter(), ct)
     result.task_id = "a-task-added-later"
     for (
         f

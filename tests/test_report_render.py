@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from app.analysis.runner import run_on_series
 from app.findings.render import render_slice, render_slice_with_frame
 from app.findings.types import Box, BoxOverlay, HeatmapOverlay, LabelMapOverlay
 from app.study.geometry import ImageVolume
@@ -66,7 +67,7 @@ def _label_pixels(rgb: np.ndarray, colour) -> np.ndarray:
 def test_labelmap_on_a_shifted_grid_lands_in_the_same_place():
     ct = ct_phantom(fracture_in=2)
     series = Series("1", "CT", "t", ct, kind="volume")
-    result = FakeCTAdapter().run(series)
+    result = run_on_series(FakeCTAdapter(), series)
     same = result.overlays[0]
     # The same labels on a grid padded by 7 voxels at the start of i: origin moves 7 mm to the right.
     padded = np.pad(same.image.array, ((0, 0), (0, 0), (7, 0)))
@@ -87,10 +88,10 @@ def test_labelmap_on_a_shifted_grid_lands_in_the_same_place():
 def test_labelmap_on_a_coarser_grid_overlaps_the_fine_one():
     ct = ct_phantom(fracture_in=2)
     series = Series("1", "CT", "t", ct, kind="volume")
-    fine = FakeCTAdapter().run(series).overlays[0]
+    fine = run_on_series(FakeCTAdapter(), series).overlays[0]
     adapter = FakeCTAdapter()
     adapter.coarse_labelmap = True
-    coarse = adapter.run(series).overlays[0]
+    coarse = run_on_series(adapter, series).overlays[0]
     assert coarse.image.shape != fine.image.shape
     centre = ct.index_to_world(np.array([23.0, 24.0, 15.0]))
     a = _label_pixels(render_slice(series, [fine], "axial", centre), (0, 255, 0))
@@ -134,7 +135,7 @@ def test_real_gantry_tilted_ct_overlay_stays_on_the_bone(real_data):
     series = load(real_data / "ct_head_gantry_tilt").all_series()[0]
     d = series.image.direction
     assert abs(d[:, 1] @ d[:, 2]) > 0.1  # the grid really is sheared (j and k not orthogonal)
-    overlay = FakeCTAdapter().run(series).overlays[0]  # labels = voxels above 300 HU
+    overlay = run_on_series(FakeCTAdapter(), series).overlays[0]  # labels = voxels above 300 HU
     centre = overlay.image.index_to_world(np.array([256.0, 256.0, series.shape[0] / 2]))
     for plane in ("axial", "sagittal", "coronal"):
         plain = render_slice(series, [], plane, centre, window=(400.0, 1800.0))

@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from app.findings.batch import (
+from app.analysis.batch import (
     REPORT_FILE,
     AnalyzeOptions,
     StudyRun,
@@ -32,9 +32,9 @@ def register(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("path", metavar="PATH", help="a study (folder or file) or a folder of studies")
-    from app.engine.registry import TASKS
+    from app.analysis.tasks import task_ids
 
-    p.add_argument("--task", required=True, help=f"task id: {', '.join(TASKS)}")
+    p.add_argument("--task", required=True, help=f"task id: {', '.join(task_ids())}")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument(
         "--report",
@@ -47,6 +47,13 @@ def register(subparsers) -> None:
     )
     p.add_argument(
         "--series", metavar="UID", help="analyse this series (default: the one the task accepts)"
+    )
+    p.add_argument(
+        "--input",
+        action="append",
+        metavar="SLOT=SERIES_UID_OR_PATH",
+        help="fill one of the task's inputs yourself (repeatable), e.g. lateral=1.2.3 or "
+        "fracture_mask=mask.png; `osteoview tasks` lists each task's inputs",
     )
     p.add_argument("--force", action="store_true", help="analyse again where results exist")
     p.add_argument(
@@ -67,15 +74,20 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from app.analysis.request import parse_input_overrides
+    from app.analysis.tasks import UnknownTask, get_adapter
     from app.cli import CliError
-    from app.engine.registry import get_adapter
 
     path, out = Path(args.path), Path(args.out)
     if not path.exists():
         raise CliError(f"{path}: no such file or folder")
     if out.exists() and not out.is_dir():
         raise CliError(f"{out}: exists and is not a folder")
-    adapter = get_adapter(args.task)
+    try:
+        adapter = get_adapter(args.task)
+        args.inputs = parse_input_overrides(args.input)
+    except (UnknownTask, ValueError) as exc:
+        raise CliError(str(exc)) from exc
     batch = args.batch or (not args.single and looks_like_batch(path))
     if batch:
         return _run_batch(args, path, out, adapter)
@@ -90,7 +102,10 @@ def _run_batch(args, path: Path, out: Path, adapter) -> int:
     if not path.is_dir():
         raise CliError(f"{path}: --batch needs a folder of studies")
     options = AnalyzeOptions(
-        series_uid=args.series, anonymise=args.anonymise, page_size=args.page_size
+        series_uid=args.series,
+        anonymise=args.anonymise,
+        page_size=args.page_size,
+        inputs=args.inputs,
     )
     result = run_batch(path, adapter, out, options, make_report=bool(args.report), force=args.force)
     ok = sum(r.status == "ok" for r in result.rows)
@@ -132,7 +147,11 @@ def _run_single(args, path: Path, out: Path, adapter) -> int:
         if report.suffix.lower() != ".pdf":
             raise CliError(f"{report}: the report must be a .pdf file")
     options = AnalyzeOptions(
-        series_uid=args.series, report=report, anonymise=args.anonymise, page_size=args.page_size
+        series_uid=args.series,
+        report=report,
+        anonymise=args.anonymise,
+        page_size=args.page_size,
+        inputs=args.inputs,
     )
     line = _StageLine()
     try:
@@ -146,11 +165,13 @@ def _run_single(args, path: Path, out: Path, adapter) -> int:
 def _print_summary(run: StudyRun) -> None:
     r, prov = run.result, run.result.provenance
     doc, _ = read_document(run.findings_path)
-    shape = "x".join(str(n) for n in run.series.shape)
     print(f"task: {r.task_id} ({prov.model_name} {prov.model_version}; {prov.disclaimer})")
-    print(
-        f"series: {doc['study']['series_uid'] or '-'} ({run.series.modality} {run.series.kind}, {shape})"
-    )
+    for slot, series in run.request.inputs.items():
+        shape = "x".join(str(n) for n in series.shape)
+        uid = "(anonymised)" if doc["study"].get("anonymised") else series.series_uid or "-"
+        origin = run.request.origins.get(slot, "auto")
+        chosen = " (chosen by you)" if origin == "user" else ""
+        print(f"{slot}: {uid} ({series.modality} {series.kind}, {shape}){chosen}")
     if r.summary:
         print(f"summary: {r.summary}")
     print("findings:")

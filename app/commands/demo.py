@@ -1,6 +1,6 @@
 """``osteoview demo --out DIR [--seed N] [--task T ...]``: write the synthetic demo studies.
 
-Each task's phantom generator (``app.demo_registry``) writes a few studies, DICOM plus a
+Each task's phantom generator (declared in ``models/<task>/task.py``) writes a few studies, DICOM plus a
 ``truth.json`` with the ground truth, into ``DIR/<task>/<case>/``. They are synthetic phantoms,
 not patients. A task whose phantom code is not available is skipped with a note on stderr.
 """
@@ -11,7 +11,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from app.demo_registry import PHANTOMS, PhantomUnavailable, phantom_module
+from app.analysis.tasks import PhantomUnavailable, phantom_module, task_specs
+
+
+def _phantom_tasks() -> list[str]:
+    return [s.id for s in task_specs() if s.phantom]
 
 
 def register(subparsers) -> None:
@@ -26,9 +30,9 @@ def register(subparsers) -> None:
     p.add_argument(
         "--task",
         action="append",
-        choices=list(PHANTOMS),
+        choices=_phantom_tasks(),
         metavar="TASK",
-        help=f"only this task (repeatable); one of: {', '.join(PHANTOMS)}",
+        help=f"only this task (repeatable); one of: {', '.join(_phantom_tasks())}",
     )
     p.set_defaults(func=run)
 
@@ -61,7 +65,7 @@ def write_demos(out: Path, seed: int = 0, tasks: list[str] | None = None) -> dic
     Unavailable tasks are reported on stderr and left out of the result.
     """
     written: dict[str, list[Path]] = {}
-    for task in tasks or list(PHANTOMS):
+    for task in tasks or _phantom_tasks():
         try:
             module = phantom_module(task)
         except PhantomUnavailable as exc:

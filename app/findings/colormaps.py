@@ -46,6 +46,9 @@ _ANCHORS: dict[str, list[tuple[float, float, float]]] = {
         (0.988, 0.998, 0.645),
     ],
     "gray": [(0, 0, 0), (1, 1, 1)],
+    # diverging, for signed maps (SHAP values): blue below zero, white at zero, red above
+    "coolwarm": [(0.23, 0.30, 0.75), (0.55, 0.69, 1.0), (0.87, 0.87, 0.87), (0.96, 0.6, 0.49),
+                 (0.71, 0.02, 0.15)],  # fmt: skip
 }
 
 # Distinct colours for labels that come without one (tab10 without grey).

@@ -224,6 +224,7 @@ def _box_json(box: Box, ref: ImageVolume | None) -> dict:
         "k": int(box.k),
         "caption": box.caption,
         "score": None if box.score is None else float(box.score),
+        "region_id": box.region_id,
     }
     if ref is not None:
         c0 = ref.index_to_world(np.array([box.i0, box.j0, float(box.k)]))
@@ -251,7 +252,12 @@ def write_result(
     overlays = []
     for n, ov in enumerate(result.overlays):
         base = f"{n:02d}_{_slug(ov.name)}"
-        common = {"name": ov.name, "visible": bool(ov.visible), "opacity": float(ov.opacity)}
+        common = {
+            "name": ov.name,
+            "visible": bool(ov.visible),
+            "opacity": float(ov.opacity),
+            "slot": ov.slot,
+        }
         if isinstance(ov, LabelMapOverlay) and ov.image is not None:
             fname = f"labelmap_{base}.nii.gz"
             arr = ov.image.array
@@ -323,7 +329,7 @@ def write_result(
         "study": ref.to_json(),
         "findings": [f.to_json() for f in result.findings],
         "overlays": overlays,
-        "provenance": prov.to_json(),
+        "provenance": _provenance_json(prov, anonymise),
         "timings_s": {
             k: round(float(v), 4) for k, v in {**prov.timings_s, **(timings_s or {})}.items()
         },
@@ -332,6 +338,16 @@ def write_result(
     path = out_dir / FINDINGS_FILE
     atomic_write_text(path, json.dumps(_clean(doc), indent=2))
     return path
+
+
+def _provenance_json(prov: Provenance, anonymise: bool) -> dict:
+    doc = prov.to_json()
+    if anonymise:  # series UIDs and descriptions identify the study
+        doc["inputs"] = {
+            slot: {k: v for k, v in d.items() if k not in ("series_uid", "description")}
+            for slot, d in doc.get("inputs", {}).items()
+        }
+    return doc
 
 
 # ---- reading ----------------------------------------------------------------------------------
@@ -389,6 +405,7 @@ def read_findings(path: Path) -> SavedAnalysis:
             disclaimer=p.get("disclaimer", DEMO_DISCLAIMER),
             timings_s={k: float(v) for k, v in p.get("timings_s", {}).items() if v is not None},
             created=p.get("created", ""),
+            inputs=dict(p.get("inputs", {}) or {}),
         )
         result = AnalysisResult(
             task_id=doc["task_id"],
@@ -413,6 +430,7 @@ def _read_overlay(d: dict, folder: Path) -> Overlay | None:
         "name": d["name"],
         "visible": d.get("visible", True),
         "opacity": d.get("opacity", 0.5),
+        "slot": d.get("slot", ""),
     }
     kind = d.get("type")
     if kind == "labelmap":
@@ -441,6 +459,7 @@ def _read_overlay(d: dict, folder: Path) -> Overlay | None:
                 int(b.get("k", 0)),
                 b.get("caption", ""),
                 b.get("score"),
+                b.get("region_id", ""),
             )
             for b in d.get("boxes", [])
         ]

@@ -21,7 +21,9 @@ class Finding:
     group: str = ""  # e.g. "fracture", "type", "subtype" for hierarchical tasks
     parent: str = ""  # label this one refines (hierarchy), "" at the top
     side: str = ""  # "left"/"right" where the task splits sides
-    region_id: str = ""  # key to an overlay element (vertebra label, box id)
+    # The region this finding is about: a label value of a label map, a landmark's name or a
+    # box's region_id, so a click on the finding can centre the views on it.
+    region_id: str = ""
 
     @property
     def positive(self) -> bool:
@@ -45,6 +47,10 @@ class Overlay:
     name: str
     visible: bool = True
     opacity: float = 0.5
+    # The input slot (``AnalysisRequest.inputs``) this overlay was computed on: the viewer draws
+    # it on that input's view and the report on that input's image. The runner fills it with the
+    # task's first input when an adapter leaves it empty.
+    slot: str = ""
 
 
 @dataclass
@@ -76,6 +82,7 @@ class Box:
     k: int = 0
     caption: str = ""
     score: float | None = None
+    region_id: str = ""  # what a Finding.region_id points at
 
 
 @dataclass
@@ -110,6 +117,8 @@ class Provenance:
     disclaimer: str = DEMO_DISCLAIMER
     timings_s: dict[str, float] = field(default_factory=dict)
     created: str = ""
+    # slot -> {"series_uid", "description", "modality", "origin"}: what each input was
+    inputs: dict[str, dict] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         return {
@@ -123,6 +132,7 @@ class Provenance:
             "disclaimer": self.disclaimer,
             "timings_s": {k: round(v, 4) for k, v in self.timings_s.items()},
             "created": self.created,
+            "inputs": self.inputs,
         }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -48,12 +48,38 @@ POSITIVE_ROW = colors.HexColor("#FBE3E1")
 
 @dataclass
 class ReportRun:
-    """One model run: its result and, for the standard key images, the series it ran on."""
+    """One model run: its result and, for the standard key images, the series it ran on
+    (``series`` for a one-input task; ``inputs`` by slot for several: each input gets key images
+    with the overlays computed on it)."""
 
     result: AnalysisResult
     series: Series | None = None
-    key_images: list[KeyImage] | None = None  # precomputed; else made from ``series``
+    key_images: list[KeyImage] | None = None  # precomputed; else made from the inputs
     window: tuple[float, float] | None = None
+    inputs: dict[str, Series] = field(default_factory=dict)
+
+    def input_series(self) -> dict[str, Series]:
+        if self.inputs:
+            return dict(self.inputs)
+        return {"": self.series} if self.series is not None else {}
+
+
+def run_key_images(run: ReportRun) -> list[KeyImage]:
+    """Key images per input, each with only the overlays tied to that input's slot."""
+    if run.key_images is not None:
+        return run.key_images
+    inputs = run.input_series()
+    images: list[KeyImage] = []
+    for slot, series in inputs.items():
+        result = run.result
+        if len(inputs) > 1:
+            mine = [o for o in result.overlays if not o.slot or o.slot == slot]
+            result = replace(result, overlays=mine)
+        for k in standard_key_images(result, series, run.window):
+            if len(inputs) > 1:
+                k = replace(k, caption=f"{slot}: {k.caption}")
+            images.append(k)
+    return images
 
 
 @dataclass
@@ -320,9 +346,7 @@ def _run_section(run: ReportRun, width: float, st) -> list:
     ]
     story += [_key_value_table(rows, width, st), Spacer(1, 0.3 * cm)]
     story += [_p("Findings", st["h3"]), _findings_table(r, width, st), Spacer(1, 0.3 * cm)]
-    images = run.key_images
-    if images is None and run.series is not None:
-        images = standard_key_images(r, run.series, run.window)
+    images = run_key_images(run)
     if images:
         story += [CondPageBreak(8 * cm), _p("Key images", st["h3"])]
         story += _image_grid([(k.caption, k.rgb) for k in images], width, st)

@@ -90,6 +90,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self._pending_state: ViewerState | None = None
         # every result of this session per series UID (the report lists them all)
         self.session_results: dict[str, list[AnalysisResult]] = {}
+        # the request each result was computed from (its inputs by slot), by result identity
+        self.requests: dict[int, object] = {}
+        # task id -> slot -> series the user assigned ("Use as" in the series browser)
+        self.slot_overrides: dict[str, dict[str, Series]] = {}
 
         self.view_area = ViewArea(self.layers)
         self.setCentralWidget(self.view_area)
@@ -178,7 +182,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _refresh_tasks(self) -> None:
         try:
-            from app.engine.registry import available_tasks
+            from app.analysis.tasks import available_tasks
 
             tasks = available_tasks()
         except Exception:  # noqa: BLE001 - a broken registry must not stop the viewer
@@ -190,7 +194,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _preselect_task(self, series: Series) -> None:
         """Offer a task that accepts this series first (the hip radiograph opens on femur-ao)."""
-        from app.engine.registry import tasks_accepting
+        from app.analysis.tasks import tasks_accepting
 
         try:
             accepting = tasks_accepting(series)
@@ -387,13 +391,38 @@ class MainWindow(QtWidgets.QMainWindow):
         return len(truth.overlays)
 
     # ---- analysis -------------------------------------------------------------------------
+    def analysis_request(self, task_id: str, adapter=None):
+        """The inputs of ``task_id`` from the open study, the shown series first; the series the
+        user assigned to a slot (``slot_overrides``) win. InputRejected says what is missing."""
+        from app.analysis.request import resolve_inputs
+        from app.analysis.tasks import get_spec
+
+        spec = adapter.spec if adapter is not None else get_spec(task_id)
+        loaded = self.load_result or LoadResult()
+        if not any(s is self.series for s in loaded.all_series()):
+            from app.study.model import Study
+
+            loaded = LoadResult([Study("", series=[self.series])])
+        overrides = {k: v for k, v in self.slot_overrides.get(task_id, {}).items()}
+        return resolve_inputs(
+            spec, loaded, self.study_path, adapter=adapter, overrides=overrides, prefer=self.series
+        )
+
     def run_task(self, task_id: str, adapter=None) -> None:
         if self.series is None:
             self.findings.show_message("Open a study first.")
             return
         if self.analysis_worker is not None and self.analysis_worker.isRunning():
             return
-        worker = AnalysisWorker(task_id, self.series, self, adapter=adapter)
+        from app.analysis.tasks import UnknownTask
+        from app.engine.adapter import InputRejected
+
+        try:
+            request = self.analysis_request(task_id, adapter)
+        except (InputRejected, UnknownTask) as exc:
+            self.findings.show_message(f"Not analysed: {exc}")
+            return
+        worker = AnalysisWorker(request, self, adapter=adapter)
         worker.progress.connect(self.findings.set_progress)
         worker.finished_result.connect(self._on_result)
         worker.rejected.connect(lambda msg: self._end_analysis(f"Not analysed: {msg}"))
@@ -417,9 +446,11 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_result(self, result: AnalysisResult, centroids: dict) -> None:
         self._analysing = False
         worker = self.sender()
-        if isinstance(worker, AnalysisWorker) and worker.series is not self.series:
-            self._end_analysis("The analysed series is no longer shown; run it again.")
-            return
+        if isinstance(worker, AnalysisWorker):
+            if worker.series is not self.series:
+                self._end_analysis("The analysed series is no longer shown; run it again.")
+                return
+            self.requests[id(result)] = worker.request
         self.findings.set_running(False)
         self.findings.stage_label.setText(f"{result.task_id}: done")
         self.apply_result(result, centroids)
@@ -433,10 +464,11 @@ class MainWindow(QtWidgets.QMainWindow):
                 runs.append(result)
         source = f"task:{result.task_id}"
         self.layers.clear(source)
-        heatmaps = [ov for ov in result.overlays if isinstance(ov, HeatmapOverlay)]
+        overlays = self.overlays_for_shown(result)
+        heatmaps = [ov for ov in overlays if isinstance(ov, HeatmapOverlay)]
         # one class map at a time (the panel chooses which): the adapter's pick, else the first
         shown_map = next((ov for ov in heatmaps if ov.visible), heatmaps[0] if heatmaps else None)
-        for ov in result.overlays:
+        for ov in overlays:
             layer = self.layers.add_overlay(ov, source, reference=self.series.image)
             if layer.kind == "labelmap" and centroids and ov.name in centroids:
                 layer._centroids = centroids[ov.name]
@@ -444,6 +476,15 @@ class MainWindow(QtWidgets.QMainWindow):
                 layer.visible = ov is shown_map
         self.findings.show_result(result)
         self.view_area.request_update()
+
+    def overlays_for_shown(self, result: AnalysisResult) -> list:
+        """The result's overlays computed on the series on screen: an overlay is drawn only on
+        the input it belongs to (spine draws the AP masks on the AP view, not on the lateral)."""
+        request = self.requests.get(id(result))
+        if request is None or self.series is None:
+            return list(result.overlays)
+        mine = {slot for slot, s in request.inputs.items() if s is self.series}
+        return [ov for ov in result.overlays if not ov.slot or ov.slot in mine]
 
     def on_finding_clicked(self, finding: Finding) -> None:
         """Centre on the finding's region; show the map that explains its class."""

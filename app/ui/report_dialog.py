@@ -72,7 +72,11 @@ def collect_report_input(window) -> ReportInput:
     )
     va = window.view_area
     cw = (va.window.center, va.window.width) if va.window is not None else None
-    runs = [ReportRun(r, series, window=cw) for r in window.results_for(series)]
+    runs = []
+    for r in window.results_for(series):
+        request = window.requests.get(id(r))
+        inputs = dict(request.inputs) if request is not None and len(request.inputs) > 1 else {}
+        runs.append(ReportRun(r, series, window=cw, inputs=inputs))
     draft = window.impression.draft
     window.impression.flush()
     return ReportInput(

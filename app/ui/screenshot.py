@@ -40,10 +40,14 @@ def take_screenshot(
         window.add_truth_layers()
     shown: dict = {"series": series.description, "layers": []}
     if task:
-        from app.engine.registry import get_adapter
+        from app.analysis.request import resolve_inputs
+        from app.analysis.runner import run_analysis
+        from app.analysis.tasks import get_adapter
 
         adapter = get_adapter(task)
-        analysis = adapter.run(series)
+        request = resolve_inputs(adapter.spec, result, path, adapter=adapter, prefer=series)
+        analysis = run_analysis(adapter, request)
+        window.request = request
         window.findings.task_combo.setCurrentText(task)
         window.apply_result(analysis, prepare_result(analysis))
         # centre on the first positive region when there is one, as a reader would click it

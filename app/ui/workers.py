@@ -15,6 +15,7 @@ import numpy as np
 from PySide6 import QtCore
 from PySide6.QtCore import Signal
 
+from app.engine.adapter import AnalysisRequest
 from app.findings.types import AnalysisResult, LabelMapOverlay
 from app.study.model import LoadResult, Series
 from app.viewstate.layers import label_centroids
@@ -62,7 +63,7 @@ class _Throttle:
 
 
 def _expected_errors() -> tuple[type[BaseException], ...]:
-    from app.engine.registry import UnknownTask
+    from app.analysis.tasks import UnknownTask
     from app.engine.runtime import WeightsError
 
     return (WeightsError, UnknownTask, FileNotFoundError)
@@ -130,10 +131,11 @@ class AnalysisWorker(QtCore.QThread):
     failed = Signal(str)
     cancelled = Signal()
 
-    def __init__(self, task_id: str, series: Series, parent=None, adapter=None) -> None:
+    def __init__(self, request: AnalysisRequest, parent=None, adapter=None) -> None:
         super().__init__(parent)
-        self.task_id = task_id
-        self.series = series
+        self.task_id = request.task_id
+        self.request = request
+        self.series = request.primary
         self.adapter = adapter
         self._cancel = threading.Event()
         self._throttle = _Throttle(0.03)
@@ -154,10 +156,14 @@ class AnalysisWorker(QtCore.QThread):
         try:
             adapter = self.adapter
             if adapter is None:
-                from app.engine.registry import get_adapter
+                from app.analysis.tasks import get_adapter
 
                 adapter = get_adapter(self.task_id)
-            result = adapter.run(self.series, progress=self._report, cancel=self._cancel.is_set)
+            from app.analysis.runner import run_analysis
+
+            result = run_analysis(
+                adapter, self.request, progress=self._report, cancel=self._cancel.is_set
+            )
             if self._cancel.is_set():
                 raise AnalysisCancelled("cancelled")
             self.progress.emit("preparing overlays", 1.0)

@@ -7,29 +7,29 @@ the patient-level probability is 1 - prod(1 - p) over the top-N vertebrae (paper
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
-from app.engine.adapter import InputRejected, InputSpec, OnnxAdapter, StageTimer
-from app.engine.runtime import Manifest, available_device, run_session, session_for
-from app.findings import (
-    DEMO_DISCLAIMER,
-    AnalysisResult,
-    BoxOverlay,
-    Finding,
-    LabelMapOverlay,
-    Provenance,
+from app.engine.adapter import (
+    AnalysisRequest,
+    InputRejected,
+    ModelOutput,
+    OnnxAdapter,
+    StageTimer,
 )
+from app.engine.runtime import Manifest, run_session, session_for
+from app.engine.task import InputSlot
+from app.findings import DEMO_DISCLAIMER, BoxOverlay, Finding, LabelMapOverlay
 from app.findings.types import Box
 from app.study.model import Series
 from models.cervical_fracture import pipeline as P
 from models.cervical_fracture.inference import PipelineOutput, run_pipeline, run_stage1
-from models.cervical_fracture.phantom import LABEL_TABLE
+from models.cervical_fracture.labels import LABEL_TABLE
+from models.cervical_fracture.task import TASK
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
-TASK_ID = "cervical-fracture"
+TASK_ID = TASK.id
 THRESHOLD = 0.5
 MIN_AXIS_MM = 60.0  # C1-C7 span about 100-130 mm in adults; less cannot hold the cervical spine
 MAX_SLICE_MM = 5.0
@@ -52,28 +52,21 @@ def _stage2_fn(manifest: Manifest):
 
 class CervicalFractureAdapter(OnnxAdapter):
     default_weights_dir = WEIGHTS_DIR
-    task_id = TASK_ID
-    title = "Cervical spine fracture (CT)"
+    spec = TASK
     paper = (
         "2.5D CNN + BiLSTM two-stage cervical spine fracture detection, RSNA 2022 "
         "(shared/papers/cervical_ct_rsna2022.txt, section 4.5)"
     )
     labels = (*P.VERTEBRAE, "patient_overall")
-    input_spec = InputSpec(
-        modalities=("CT",),
-        kinds=("volume",),
-        description="an axial CT series covering the cervical spine (C1 to C7)",
-        body_parts=("CSPINE", "NECK", "HEADNECK", "HEAD_NECK", "SPINE", "WHOLEBODY"),
-    )
 
     def __init__(self, weights_dir: Path | None = None, top_n: int = P.TOP_N) -> None:
         super().__init__(weights_dir)
         self.top_n = top_n
 
     # ---- input checks --------------------------------------------------------------------------
-    def check_input(self, series: Series) -> None:
-        super().check_input(series)
-        need = f"{self.title} needs {self.input_spec.description}"
+    def check_slot(self, slot: InputSlot, series: Series) -> None:
+        super().check_slot(slot, series)
+        need = f"{self.title} needs {slot.description}"
         body_part = (series.body_part or "").upper().replace(" ", "")
         if body_part in NOT_NECK:
             raise InputRejected(f"{need}; this series is labelled BodyPartExamined={body_part}.")
@@ -97,7 +90,7 @@ class CervicalFractureAdapter(OnnxAdapter):
         found = [v for v in P.VERTEBRAE if v not in out.missing]
         found_txt = ", ".join(found) if found else "none of them"
         raise InputRejected(
-            f"{self.title} needs {self.input_spec.description}; the vertebra segmentation found "
+            f"{self.title} needs {self.slots[0].description}; the vertebra segmentation found "
             f"{found_txt} (missing {', '.join(out.missing)}) in this series, so it is not "
             "given fracture probabilities."
         )
@@ -107,22 +100,18 @@ class CervicalFractureAdapter(OnnxAdapter):
         """Stage 1 only: working grid and label map (used by input checks and tests)."""
         return run_stage1(series.image, _stage1_fn(self.manifest), timer or StageTimer())
 
-    def run(self, series: Series, progress=None, cancel=None) -> AnalysisResult:
-        timer = StageTimer(progress, cancel)
-        with timer.stage("check_input", 0.0):
-            self.check_input(series)
+    def infer(self, request: AnalysisRequest, timer: StageTimer) -> ModelOutput:
+        series = request["ct"]
+        with timer.stage("weights", 0.0):
             manifest = self.manifest
             stage1, stage2 = _stage1_fn(manifest), _stage2_fn(manifest)
         ct = series.image
         out = run_pipeline(ct, stage1, stage2, timer, top_n=self.top_n, require_all=True)
         self.reject_if_not_neck(out, series)
         with timer.stage("results", 0.98):
-            result = self._result(series, out, timer)
-        if progress:
-            progress("done", 1.0)
-        return result
+            return self._output(series, out)
 
-    def _result(self, series: Series, out: PipelineOutput, timer: StageTimer) -> AnalysisResult:
+    def _output(self, series: Series, out: PipelineOutput) -> ModelOutput:
         ct = series.image
         findings = [
             Finding(
@@ -151,24 +140,12 @@ class CervicalFractureAdapter(OnnxAdapter):
             j0, i0, j1, i1 = v.box_ji
             k_mid = int(np.median(v.study_slices))
             boxes.append(Box(i0, j0, i1, j1, k_mid, caption=f"{name} p={v.probability:.2f}",
-                             score=v.probability))  # fmt: skip
+                             score=v.probability, region_id=str(v.label)))  # fmt: skip
             boxes3d[name] = {
                 "i0": round(i0, 2), "j0": round(j0, 2), "i1": round(i1, 2), "j1": round(j1, 2),
                 "k0": int(min(v.study_slices)), "k1": int(max(v.study_slices)) + 1,
             }  # fmt: skip
         box_overlay = BoxOverlay(name="Vertebra boxes", reference=ct, boxes=boxes, visible=False)
-        m = self.manifest.data
-        prov = Provenance(
-            task_id=TASK_ID,
-            model_name=str(m.get("model_name", "")),
-            model_version=str(m.get("version", "")),
-            weights_sha256=self.manifest.sha256s(),
-            paper=self.paper,
-            trained_on=f"{m.get('trained_on', '')}; {DEMO_DISCLAIMER}",
-            device=available_device(),
-            timings_s=dict(timer.timings),
-            created=datetime.now(UTC).isoformat(timespec="seconds"),
-        )
         positives = [f"{n} {out.vertebrae[n].probability:.2f}" for n in P.VERTEBRAE
                      if out.vertebrae[n].probability >= THRESHOLD]  # fmt: skip
         summary = f"patient-level fracture p={p_patient:.2f}" + (
@@ -188,4 +165,4 @@ class CervicalFractureAdapter(OnnxAdapter):
             },
             "disclaimer": DEMO_DISCLAIMER,
         }
-        return AnalysisResult(TASK_ID, findings, [labelmap, box_overlay], prov, summary, extra)
+        return ModelOutput(findings, [labelmap, box_overlay], summary, extra)

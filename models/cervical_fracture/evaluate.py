@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from app.analysis.request import single_input
+from app.analysis.runner import run_analysis
 from app.engine.adapter import InputRejected
 from app.engine.runtime import Manifest, run_session, session_for
 from app.study.geometry import ImageVolume
@@ -57,12 +59,12 @@ PATHS = ("dicom", "memory")
 def through_dicom(sample: CervicalSample, folder: Path):
     """The phantom written as DICOM, loaded and chosen as ``osteoview analyze`` does:
     (series, truth label map on the loaded series' grid)."""
-    from app.findings.batch import choose_series, load_study
+    from app.analysis.batch import load_study, request_for
     from models.cervical_fracture.adapter import CervicalFractureAdapter
     from models.cervical_fracture.data import resample_labels_to
 
     write_study(sample, folder)
-    _, series = choose_series(load_study(folder), CervicalFractureAdapter(), folder)
+    series = request_for(load_study(folder), CervicalFractureAdapter(), folder).primary
     return series, resample_labels_to(sample.labels, series.image)
 
 
@@ -119,7 +121,7 @@ def evaluate(
         if series is not None:  # the product itself: its probabilities are the ones scored
             t0 = time.perf_counter()
             try:
-                result = adapter.run(series)
+                result = run_analysis(adapter, single_input(adapter, series))
             except InputRejected:  # a vertebra not found: scored 0.5 below, as in memory mode
                 out.vertebrae = {}
                 out.patient_probability = None

@@ -20,20 +20,9 @@ from scipy.ndimage import gaussian_filter
 from app.findings.truth import write_truth
 from app.study.dicom_writer import PatientTags, write_series
 from app.study.geometry import ImageVolume
+from models.cervical_fracture.labels import LABEL_TABLE, OTHER_SPINE, VERTEBRAE
 
 TASK_ID = "cervical-fracture"
-VERTEBRAE = ("C1", "C2", "C3", "C4", "C5", "C6", "C7")
-OTHER_SPINE = 8
-LABEL_TABLE: dict[int, tuple[str, tuple[int, int, int]]] = {
-    1: ("C1", (230, 25, 75)),
-    2: ("C2", (245, 130, 48)),
-    3: ("C3", (255, 225, 25)),
-    4: ("C4", (60, 180, 75)),
-    5: ("C5", (70, 240, 240)),
-    6: ("C6", (0, 130, 200)),
-    7: ("C7", (145, 30, 180)),
-    8: ("other spine", (170, 170, 170)),
-}
 # Where fractures happen in the RSNA 2022 training set: C2 and C6-C7 most often.
 _FRACTURE_LEVEL_WEIGHTS = np.array([0.12, 0.24, 0.08, 0.09, 0.12, 0.17, 0.18])
 

@@ -18,10 +18,9 @@ import numpy as np
 from scipy.ndimage import uniform_filter1d
 
 from app.study.geometry import ImageVolume
+from models.cervical_fracture.labels import OTHER_SPINE, VERTEBRAE
 
-VERTEBRAE = ("C1", "C2", "C3", "C4", "C5", "C6", "C7")
 N_CLASSES = 9  # background, C1..C7, other spine
-OTHER_SPINE = 8
 HU_WINDOW = (-500.0, 1300.0)  # bone window (centre 400, width 1800) mapped to [0, 1]
 SLICE_MM = 1.5
 PIXEL_MM = 1.6

@@ -10,26 +10,27 @@ all in the radiograph's own geometry.
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
-from app.engine.adapter import InputRejected, InputSpec, OnnxAdapter, StageTimer
-from app.engine.runtime import available_device, run_session, session_for
-from app.findings import (
-    DEMO_DISCLAIMER,
-    AnalysisResult,
-    BoxOverlay,
-    Finding,
-    HeatmapOverlay,
-    Provenance,
+from app.engine.adapter import (
+    AnalysisRequest,
+    ExplainUnavailable,
+    InputRejected,
+    ModelOutput,
+    OnnxAdapter,
+    StageTimer,
 )
-from app.findings.types import Box
+from app.engine.runtime import run_session, session_for
+from app.engine.task import InputSlot
+from app.findings import DEMO_DISCLAIMER, AnalysisResult, BoxOverlay, Finding, HeatmapOverlay
+from app.findings.types import Box, Overlay
 from app.study.geometry import ImageVolume
 from app.study.model import Series
 from models.femur_ao.cam import boxes_from_map, cam_to_input, sample_cams
 from models.femur_ao.sides import SideCrop, crop_sides
+from models.femur_ao.task import TASK
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 # Body parts that are certainly not a hip. A deny list, not an allow list: films of the hip are
@@ -38,7 +39,7 @@ NOT_HIP = frozenset(
     "FOOT ANKLE CALCANEUS HEEL KNEE HAND WRIST ELBOW SHOULDER ARM CHEST THORAX SKULL HEAD "
     "CSPINE TSPINE LSPINE SPINE CERVICALSPINE LUMBARSPINE THORACICSPINE EXTREMITY".split()
 )
-TASK_ID = "femur-ao"
+TASK_ID = TASK.id
 THRESHOLD = 0.5
 MODEL_FILE = "femur_ao.onnx"
 GROUPS = {
@@ -61,26 +62,20 @@ PHANTOM_MANUFACTURER = "OsteoView phantom generator"
 
 class FemurAOAdapter(OnnxAdapter):
     default_weights_dir = WEIGHTS_DIR
-    task_id = TASK_ID
-    title = "Proximal femur fracture, AO type (radiograph)"
+    spec = TASK
+    explain_methods = ("cam",)
     paper = (
         "Jimenez-Sanchez, Kazi et al., Weakly-supervised localization and classification of "
         "proximal femur fractures (shared/papers/femur_weakly_supervised.txt)"
     )
     labels = ("fracture", "normal", "A", "B", *GROUPS["subtype"])
-    input_spec = InputSpec(
-        modalities=("CR", "DX", "DR", "RG", "SC", "OT", "IMG", "PX"),
-        kinds=("projection", "image"),
-        description="an AP radiograph of the hip or pelvis (one 2-D image)",
-        body_parts=("HIP", "PELVIS", "FEMUR", "LEG", "ABDOMEN", "LOWEREXTREMITY"),
-    )
 
     # ------------------------------------------------------------------------------------
-    def check_input(self, series: Series) -> None:
+    def check_slot(self, slot: InputSlot, series: Series) -> None:
         modality = (series.modality or "").upper()
         if modality in ("CT", "MR", "PT", "NM") or series.kind in ("volume", "labelmap"):
             raise InputRejected(
-                f"{self.title} needs {self.input_spec.description}; this series is a "
+                f"{self.title} needs {slot.description}; this series is a "
                 f"{modality or 'non-radiograph'} {series.kind} with {series.shape[0]} slice(s). "
                 "Open a hip or pelvis radiograph (CR/DX) instead."
             )
@@ -88,11 +83,11 @@ class FemurAOAdapter(OnnxAdapter):
             raise InputRejected(
                 f"{self.title} needs one 2-D radiograph; this series has {series.shape[0]} frames."
             )
-        super().check_input(series)
+        super().check_slot(slot, series)
         body_part = (series.body_part or "").upper().replace(" ", "").replace("-", "")
         if body_part in NOT_HIP:
             raise InputRejected(
-                f"{self.title} needs {self.input_spec.description}; this radiograph is labelled "
+                f"{self.title} needs {slot.description}; this radiograph is labelled "
                 f"BodyPartExamined={body_part}."
             )
         rows, cols = series.shape[1:]
@@ -102,9 +97,8 @@ class FemurAOAdapter(OnnxAdapter):
             )
 
     # ------------------------------------------------------------------------------------
-    def run(self, series: Series, progress=None, cancel=None) -> AnalysisResult:
-        self.check_input(series)
-        timer = StageTimer(progress, cancel)
+    def infer(self, request: AnalysisRequest, timer: StageTimer) -> ModelOutput:
+        series = request["radiograph"]
         data = self.manifest.data
         input_size = int(data["config"]["input_size"])
         self._input_size = input_size
@@ -130,18 +124,6 @@ class FemurAOAdapter(OnnxAdapter):
         findings = [f for s in sides for f in s["findings"]]
         real = str(series.meta.get("manufacturer", "")) != PHANTOM_MANUFACTURER
         m = self.manifest.data
-        prov = Provenance(
-            task_id=TASK_ID,
-            model_name=m.get("model_name", "femur-ao"),
-            model_version=m.get("version", ""),
-            weights_sha256=self.manifest.sha256s(),
-            paper=self.paper,
-            trained_on=m.get("trained_on", "synthetic phantoms"),
-            device=available_device(),
-            disclaimer=DEMO_DISCLAIMER,
-            timings_s=dict(timer.timings),
-            created=datetime.now(UTC).isoformat(timespec="seconds"),
-        )
         extra = {
             "layout": layout.view,
             "side_detection": layout.how,
@@ -157,14 +139,25 @@ class FemurAOAdapter(OnnxAdapter):
             "sides": {s["side"]: _side_extra(s, series) for s in sides},
             "real_image": real,
         }
-        return AnalysisResult(
-            task_id=TASK_ID,
-            findings=findings,
-            overlays=overlays,
-            provenance=prov,
-            summary=_summary(sides, layout, real),
-            extra=extra,
-        )
+        return ModelOutput(findings, overlays, _summary(sides, layout, real), extra)
+
+    def explain(
+        self,
+        request: AnalysisRequest,
+        result: AnalysisResult,
+        finding: Finding,
+        method: str,
+        timer: StageTimer,
+    ) -> list[Overlay]:
+        """The class activation map of the finding's class: computed in the ONNX graph during
+        the run (the paper's CAM), so explaining costs a lookup, not another inference."""
+        if method != "cam":
+            raise ExplainUnavailable(f"{self.title} explains by CAM only, not '{method}'")
+        with timer.stage("class activation map", 0.0):
+            for ov in result.overlays:
+                if isinstance(ov, HeatmapOverlay) and ov.label == finding.label:
+                    return [ov]
+        raise ExplainUnavailable(f"{self.title} has no class activation map for {finding.label}")
 
     # ------------------------------------------------------------------------------------
     def _overlays(self, series: Series, sides: list[dict]) -> list:

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from app.analysis.batch import request_for
+from app.analysis.runner import run_analysis
 from app.study import load
 from models.femur_ao.adapter import FemurAOAdapter
 from models.femur_ao.metrics import f1_scores, localization_map
@@ -35,7 +37,7 @@ def evaluate(
             sample = generate(seed0 + k, shape=shape, fracture_probability=0.9, noise=noise)
             path = write_study(sample, Path(tmp) / f"s{k}")
             t0 = time.perf_counter()
-            r = adapter.run(load(path).all_series()[0])
+            r = run_analysis(adapter, request_for(load(path), adapter, path))
             times.append(time.perf_counter() - t0)
             for side in ("right", "left"):
                 label = sample.labels[side]

@@ -24,9 +24,10 @@ import shutil
 import time
 from pathlib import Path
 
+from app.analysis.batch import AnalyzeOptions, load_study, request_for, run_batch
+from app.analysis.runner import run_analysis
+from app.analysis.tasks import get_adapter
 from app.engine.adapter import InputRejected
-from app.engine.registry import get_adapter
-from app.findings.batch import AnalyzeOptions, choose_series, load_study, run_batch
 from app.findings.io import read_document
 
 N_STUDIES = 20
@@ -57,9 +58,8 @@ def _write_studies(root: Path) -> list[Path]:
 
 def _direct_one(adapter, path: Path) -> bool:
     """The adapter called directly; returns False when the model declined the study."""
-    study, series = choose_series(load_study(path), adapter, path)
     try:
-        adapter.run(series)
+        run_analysis(adapter, request_for(load_study(path), adapter, path))
     except InputRejected:
         return False
     return True

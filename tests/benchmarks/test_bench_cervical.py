@@ -15,6 +15,7 @@ import time
 import numpy as np
 import pytest
 
+from app.analysis.runner import run_on_series
 from app.study.model import Series
 from models.cervical_fracture import pipeline as P
 from models.cervical_fracture.adapter import WEIGHTS_DIR, CervicalFractureAdapter
@@ -53,9 +54,9 @@ def test_bench_cervical_pipeline(big_ct):
     assert big_ct.ct.shape == (300, 512, 512)
     series = Series("bench", "CT", "bench phantom", big_ct.ct.with_array(big_ct.ct.array))
     adapter = CervicalFractureAdapter()
-    adapter.run(series)  # warm-up: session creation, sha256 check, allocator
+    run_on_series(adapter, series)  # warm-up: session creation, sha256 check, allocator
     t0 = time.perf_counter()
-    result = adapter.run(series)
+    result = run_on_series(adapter, series)
     total = time.perf_counter() - t0
     timings = result.provenance.timings_s
     threads_env = os.environ.get("OSTEOVIEW_THREADS", "engine default")

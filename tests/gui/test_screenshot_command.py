@@ -61,9 +61,10 @@ def test_screenshot_with_truth_overlay(qapp, ct_with_truth, tmp_path, capsys):
 
 
 def test_screenshot_with_task_result(qapp, ct_dir, tmp_path, monkeypatch, capsys):
-    from app.engine import registry
+    from app.analysis import tasks
+    from tests.gui.viewer_fakes import FakeVolumeAdapter
 
-    monkeypatch.setitem(registry.TASKS, "fake-volume", "tests.gui.viewer_fakes:FakeVolumeAdapter")
+    monkeypatch.setitem(tasks._REGISTERED, "fake-volume", FakeVolumeAdapter.spec)
     out = tmp_path / "task.png"
     assert main(["screenshot", str(ct_dir), "--out", str(out), "--task", "fake-volume"]) == 0
     assert "p=0.80" in capsys.readouterr().out

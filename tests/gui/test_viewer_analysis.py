@@ -177,7 +177,7 @@ def test_event_loop_stays_responsive_while_analysing(qtbot, window, ct_dir):
 
 def test_real_adapters_if_present(qtbot, window, real_data):
     """The shipped adapters in the viewer: femur on the real hip, cervical declines a radiograph."""
-    from app.engine.registry import available_tasks, get_adapter
+    from app.analysis.tasks import available_tasks, get_adapter
 
     tasks = available_tasks()
     if "femur-ao" not in tasks:
@@ -206,7 +206,7 @@ def test_real_adapters_if_present(qtbot, window, real_data):
 
 def test_cervical_adapter_click_a_vertebra_centres_the_views(qtbot, window):
     """With the shipped cervical weights: the C1-C7 map in the views, click a vertebra."""
-    from app.engine.registry import available_tasks, get_adapter
+    from app.analysis.tasks import available_tasks, get_adapter
 
     demos = sorted((REPO / "resources" / "demo" / "cervical-fracture").glob("phantom_*"))
     if "cervical-fracture" not in available_tasks() or not demos:

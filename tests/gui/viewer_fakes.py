@@ -7,49 +7,44 @@ import time
 
 import numpy as np
 
-from app.engine.adapter import Adapter, InputRejected, InputSpec, StageTimer
+from app.engine.adapter import Adapter, InputRejected, ModelInfo, ModelOutput, StageTimer
+from app.engine.task import InputSlot, TaskSpec
 from app.findings.types import (
-    AnalysisResult,
     Box,
     BoxOverlay,
     Finding,
     HeatmapOverlay,
     LabelMapOverlay,
-    Provenance,
 )
-from app.study.model import Series
 
 LABEL_COLOURS = {1: ("V1", (255, 0, 0)), 2: ("V2", (0, 255, 0)), 3: ("V3", (0, 0, 255))}
 
 
-def _provenance(task: str, timings: dict) -> Provenance:
-    return Provenance(
-        task_id=task,
-        model_name="viewer-test-fake",
-        model_version="0",
-        weights_sha256={"none": "0" * 64},
-        paper="none (test double)",
-        trained_on="nothing",
-        timings_s=dict(timings),
-    )
+def _spec(task_id: str, title: str, slot: InputSlot, cls: str) -> TaskSpec:
+    return TaskSpec(task_id, title, (slot,), f"tests.gui.viewer_fakes:{cls}")
 
 
-class FakeVolumeAdapter(Adapter):
+class _Fake(Adapter):
+    def model_info(self) -> ModelInfo:
+        return ModelInfo("viewer-test-fake", "0", {"none": "0" * 64}, "nothing")
+
+
+CT_SLOT = InputSlot("ct", "a CT volume", modalities=("CT",), kinds=("volume",))
+IMAGE_SLOT = InputSlot("radiograph", "a radiograph", kinds=("projection", "image", "volume"))
+
+
+class FakeVolumeAdapter(_Fake):
     """Bright voxels split into three 'vertebrae' by height; one heatmap per class; boxes."""
 
-    task_id = "fake-volume"
-    title = "Fake volume task"
-    paper = "none"
+    spec = _spec("fake-volume", "Fake volume task", CT_SLOT, "FakeVolumeAdapter")
+    paper = "none (test double)"
     labels = ("V1", "V2", "V3")
-    input_spec = InputSpec(("CT",), ("volume",), "a CT volume")
 
     def __init__(self, work_s: float = 0.0) -> None:
         self.work_s = work_s  # seconds of real numpy work (GIL released in BLAS), in chunks
 
-    def run(self, series: Series, progress=None, cancel=None) -> AnalysisResult:
-        self.check_input(series)
-        timer = StageTimer(progress, cancel)
-        image = series.image
+    def infer(self, request, timer: StageTimer) -> ModelOutput:
+        image = request.primary.image
         with timer.stage("segmentation", 0.0):
             bright = image.array > 300
             lab = np.zeros(image.shape, np.uint8)
@@ -60,7 +55,7 @@ class FakeVolumeAdapter(Adapter):
                     sl = slice(edges[n], edges[n + 1])
                     lab[sl][bright[sl]] = n + 1
         with timer.stage("classification", 0.4):
-            _busy(self.work_s, timer, progress, 0.4, 0.9)
+            _busy(self.work_s, timer, timer.progress, 0.4, 0.9)
         heat = (image.array.astype(np.float32) - image.array.min()) / max(np.ptp(image.array), 1)
         findings = [Finding("fracture", 0.8, 0.5, group="patient")]
         for n, name in enumerate(self.labels):
@@ -73,26 +68,23 @@ class FakeVolumeAdapter(Adapter):
             HeatmapOverlay("Map V1", image=image.with_array(heat), label="V1"),
             HeatmapOverlay("Map V2", image=image.with_array(1 - heat), label="V2"),
         ]
-        return AnalysisResult(
-            self.task_id, findings, overlays, _provenance(self.task_id, timer.timings),
-            summary="fake: patient-level p=0.80",
-        )  # fmt: skip
+        return ModelOutput(findings, overlays, summary="fake: patient-level p=0.80")
 
 
-class FakeImageAdapter(Adapter):
+class FakeImageAdapter(_Fake):
     """Radiographs: sides, a hierarchy, a heatmap per class and a box on each side."""
 
-    task_id = "fake-image"
-    title = "Fake image task"
-    paper = "none"
+    spec = _spec("fake-image", "Fake image task", IMAGE_SLOT, "FakeImageAdapter")
+    paper = "none (test double)"
     labels = ("fracture", "A", "B")
-    input_spec = InputSpec((), ("projection", "image"), "a radiograph")
 
-    def run(self, series: Series, progress=None, cancel=None) -> AnalysisResult:
+    def check_slot(self, slot, series) -> None:
+        super().check_slot(slot, series)
         if not series.image.is_2d:
             raise InputRejected("Fake image task needs a radiograph; this series is a volume.")
-        timer = StageTimer(progress, cancel)
-        image = series.image
+
+    def infer(self, request, timer: StageTimer) -> ModelOutput:
+        image = request.primary.image
         nk, nj, ni = image.shape
         with timer.stage("maps", 0.0):
             jj, ii = np.mgrid[0:nj, 0:ni].astype(np.float32)
@@ -114,24 +106,22 @@ class FakeImageAdapter(Adapter):
             HeatmapOverlay("CAM B", image=image.with_array(left_half), label="B", opacity=0.6),
             BoxOverlay("ROI", reference=image, boxes=boxes, color=(255, 0, 255)),
         ]
-        return AnalysisResult(self.task_id, findings, overlays,
-                              _provenance(self.task_id, timer.timings), summary="fake image")  # fmt: skip
+        return ModelOutput(findings, overlays, summary="fake image")
 
 
 class RejectingAdapter(FakeVolumeAdapter):
-    task_id = "fake-reject"
+    spec = _spec("fake-reject", "Fake rejecting task", CT_SLOT, "RejectingAdapter")
 
-    def run(self, series, progress=None, cancel=None):
+    def infer(self, request, timer):
         raise InputRejected("Fake needs an axial CT covering the neck; this CT covers the abdomen.")
 
 
 class SlowAdapter(FakeVolumeAdapter):
     """Works until cancelled (for Cancel and close-while-running tests)."""
 
-    task_id = "fake-slow"
+    spec = _spec("fake-slow", "Fake slow task", CT_SLOT, "SlowAdapter")
 
-    def run(self, series, progress=None, cancel=None):
-        timer = StageTimer(progress, cancel)
+    def infer(self, request, timer):
         with timer.stage("waiting", 0.0):
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:

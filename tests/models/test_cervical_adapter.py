@@ -7,6 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
+from app.analysis.runner import run_on_series
 from app.engine.adapter import AnalysisCancelled, InputRejected
 from app.engine.runtime import Manifest, WeightsError
 from app.findings import DEMO_DISCLAIMER, BoxOverlay, LabelMapOverlay
@@ -41,7 +42,7 @@ def study(tmp_path_factory):
 @pytest.fixture(scope="module")
 def result(adapter, study):
     calls = []
-    res = adapter.run(study[1], progress=lambda stage, f: calls.append((stage, f)))
+    res = run_on_series(adapter, study[1], progress=lambda stage, f: calls.append((stage, f)))
     return res, calls
 
 
@@ -99,7 +100,7 @@ def test_provenance_and_progress(result):
     res, calls = result
     prov = res.provenance
     assert prov.weights_sha256 == Manifest.load(WEIGHTS_DIR).sha256s()
-    assert DEMO_DISCLAIMER in prov.trained_on
+    assert prov.disclaimer == DEMO_DISCLAIMER and prov.inputs["ct"]["series_uid"]
     assert prov.device in ("CPU", "CUDA")
     for stage in ("preprocess", "stage1_segmentation", "stage2_classification", "aggregate"):
         assert prov.timings_s[stage] >= 0
@@ -116,7 +117,7 @@ def test_study_stored_head_first_gives_the_same_world_labels(adapter, study, res
     direction[:, 2] *= -1
     origin = img.index_to_world(np.array([0.0, 0.0, img.shape[0] - 1.0]))
     flipped = ImageVolume(img.array[::-1].copy(), img.spacing, origin, direction)
-    res = adapter.run(Series("flip", "CT", "flipped", flipped))
+    res = run_on_series(adapter, Series("flip", "CT", "flipped", flipped))
     lm = next(o for o in res.overlays if isinstance(o, LabelMapOverlay)).image
     base = next(o for o in result[0].overlays if isinstance(o, LabelMapOverlay)).image
     agree = (lm.array[::-1] == base.array)[base.array > 0].mean()
@@ -130,16 +131,16 @@ def test_cancel_between_stages(adapter, study):
         return "stage2_classification" in seen
 
     with pytest.raises(AnalysisCancelled):
-        adapter.run(study[1], progress=lambda s, f: seen.append(s), cancel=cancel)
+        run_on_series(adapter, study[1], progress=lambda s, f: seen.append(s), cancel=cancel)
 
 
 def test_declines_radiograph_and_mr(adapter):
     xray = Series("x", "DX", "hip", ImageVolume(np.zeros((1, 64, 64))), kind="projection")
     with pytest.raises(InputRejected, match="axial CT series covering the cervical spine"):
-        adapter.run(xray)
+        run_on_series(adapter, xray)
     mr = Series("m", "MR", "t2", ImageVolume(np.zeros((40, 64, 64))), kind="volume")
     with pytest.raises(InputRejected, match="MR"):
-        adapter.run(mr)
+        run_on_series(adapter, mr)
 
 
 def test_declines_the_real_abdomen_ct(adapter, real_data):
@@ -147,7 +148,7 @@ def test_declines_the_real_abdomen_ct(adapter, real_data):
     series = [s for s in load(folder).all_series() if s.modality == "CT"][0]
     assert series.shape[0] == 20
     with pytest.raises(InputRejected, match="covers only 38 mm"):
-        adapter.run(series)
+        run_on_series(adapter, series)
     # the segmentation on its own also says it: no cervical vertebrae in a lumbar CT
     from models.cervical_fracture.inference import PipelineOutput
 
@@ -168,4 +169,4 @@ def test_tampered_weights_are_refused(tmp_path, study):
         f.seek(100)
         f.write(bytes([byte[0] ^ 0xFF]))
     with pytest.raises(WeightsError, match="sha256"):
-        CervicalFractureAdapter(weights_dir=tmp_path / "w").run(study[1])
+        run_on_series(CervicalFractureAdapter(weights_dir=tmp_path / "w"), study[1])

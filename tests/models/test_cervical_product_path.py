@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from app.analysis.batch import load_study, request_for
+from app.analysis.runner import run_on_series
 from app.engine.runtime import Manifest, run_session, session_for
-from app.findings.batch import choose_series, load_study
 from models.cervical_fracture import pipeline as P
 from models.cervical_fracture.adapter import WEIGHTS_DIR, CervicalFractureAdapter
 from models.cervical_fracture.evaluate import evaluate
@@ -43,7 +44,7 @@ def both_paths(tmp_path_factory):
     """One held-out phantom in memory and through DICOM + loader + series choice."""
     sample = generate(900_003)
     folder = write_study(sample, tmp_path_factory.mktemp("cs") / "study")
-    _, series = choose_series(load_study(folder), CervicalFractureAdapter(), folder)
+    series = request_for(load_study(folder), CervicalFractureAdapter(), folder).primary
     return sample, series
 
 
@@ -83,7 +84,7 @@ def test_adapter_boxes_match_the_truth_boxes(both_paths):
     C3 crop was 19 mm too tall because of one stray voxel and C3 was called fractured)."""
     sample, series = both_paths
     adapter = CervicalFractureAdapter()
-    res = adapter.run(series)
+    res = run_on_series(adapter, series)
     grid = P.make_working_grid(series.image)
     truth = P.vertebra_regions(P.labels_to_working(sample.labels.array, grid))
     tol = 1.5 * P.PIXEL_MM / series.image.spacing[1]  # about one working-grid pixel

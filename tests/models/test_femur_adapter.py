@@ -8,8 +8,9 @@ import shutil
 import numpy as np
 import pytest
 
+from app.analysis.runner import run_on_series
+from app.analysis.tasks import get_adapter
 from app.engine.adapter import InputRejected
-from app.engine.registry import get_adapter
 from app.engine.runtime import WeightsError
 from app.findings import DEMO_DISCLAIMER, BoxOverlay, HeatmapOverlay
 from app.study import load
@@ -37,7 +38,7 @@ def test_registry_gives_the_adapter(adapter):
 
 def test_bilateral_phantom_gives_both_sides_with_the_hierarchy(adapter, tmp_path):
     series = _study(tmp_path, 11, {"right": "B2", "left": "normal"})
-    r = adapter.run(series)
+    r = run_on_series(adapter, series)
     for side in ("right", "left"):
         f = {x.label: x for x in r.findings if x.side == side}
         assert f["fracture"].group == "fracture" and f["fracture"].parent == ""
@@ -87,14 +88,14 @@ def test_fractured_side_scores_higher_than_its_normal_side(adapter, tmp_path):
     cases = [("right", "B2"), ("left", "A2"), ("right", "A1"), ("left", "B3")]
     for n, (side, st) in enumerate(cases):
         other = "left" if side == "right" else "right"
-        r = adapter.run(_study(tmp_path, 200 + n, {side: st, other: "normal"}))
+        r = run_on_series(adapter, _study(tmp_path, 200 + n, {side: st, other: "normal"}))
         wins += r.finding("fracture", side).probability > r.finding("fracture", other).probability
     assert wins >= 3
 
 
 def test_cam_boxes_lie_on_the_fractured_femur(adapter, tmp_path):
     series = _study(tmp_path, 31, {"right": "normal", "left": "B1"})
-    r = adapter.run(series)
+    r = run_on_series(adapter, series)
     left = r.extra["sides"]["left"]
     if r.finding("fracture", "left").probability < 0.5:
         pytest.fail(f"the demo model missed a clear B1 fracture: {r.summary}")
@@ -108,7 +109,7 @@ def test_cam_boxes_lie_on_the_fractured_femur(adapter, tmp_path):
 
 def test_single_hip_phantom_is_one_side(adapter, tmp_path):
     series = _study(tmp_path, 41, {"right": "normal", "left": "A3"}, view="left")
-    r = adapter.run(series)
+    r = run_on_series(adapter, series)
     assert {f.side for f in r.findings} == {"left"}
     assert "single hip" in r.summary
 
@@ -123,7 +124,7 @@ def test_real_hip_radiograph_runs_the_whole_path(adapter, real_data, name):
         series = load(real_data / "xray_nema_wg04" / f"{name}.dcm").all_series()[0]
     except StudyLoadError as exc:  # the loader's business (12-bit lossy JPEG needs GDCM support)
         pytest.skip(f"{name} does not decode here: {exc}")
-    r = adapter.run(series)
+    r = run_on_series(adapter, series)
     assert {f.side for f in r.findings} == {"left"}
     assert "Not a phantom" in r.summary and "means little" in r.summary
     heat = [o for o in r.overlays if isinstance(o, HeatmapOverlay)]
@@ -136,10 +137,10 @@ def test_real_hip_radiograph_runs_the_whole_path(adapter, real_data, name):
 def test_ct_volume_is_declined_with_a_reason(adapter):
     ct = Series("1.2", "CT", "axial", ImageVolume(np.zeros((40, 64, 64), np.int16)), kind="volume")
     with pytest.raises(InputRejected, match="CT volume with 40 slice"):
-        adapter.run(ct)
+        run_on_series(adapter, ct)
     mr = Series("1.3", "MR", "sag", ImageVolume(np.zeros((12, 64, 64), np.int16)), kind="volume")
     with pytest.raises(InputRejected, match="radiograph"):
-        adapter.check_input(mr)
+        adapter.check_slot(adapter.slots[0], mr)
 
 
 def test_modified_weights_are_refused(tmp_path):
@@ -152,12 +153,12 @@ def test_modified_weights_are_refused(tmp_path):
         "1", "DX", "x", ImageVolume(np.zeros((1, 256, 300), np.uint16)), kind="projection"
     )
     with pytest.raises(WeightsError, match="sha256"):
-        FemurAOAdapter(tmp_path / "w").run(series)
+        run_on_series(FemurAOAdapter(tmp_path / "w"), series)
 
 
 def test_real_paediatric_pelvis_gives_two_sides(adapter, real_data):
     series = load(real_data / "radoss_ddh_xray" / "331_DDH_1.dcm").all_series()[0]
-    r = adapter.run(series)
+    r = run_on_series(adapter, series)
     assert {f.side for f in r.findings} == {"right", "left"}
     assert r.extra["layout"] == "bilateral" and r.extra["real_image"] is True
     heat = next(o for o in r.overlays if isinstance(o, HeatmapOverlay))
@@ -172,4 +173,4 @@ def test_a_radiograph_labelled_as_another_body_part_is_declined(real_data):
     ankle = load(real_data / "xray_nema_wg04" / "RG3_UNC.dcm").all_series()[0]
     assert ankle.body_part == "EXTREMITY"
     with pytest.raises(InputRejected, match="BodyPartExamined=EXTREMITY"):
-        FemurAOAdapter().check_input(ankle)
+        FemurAOAdapter().check_slot(FemurAOAdapter().slots[0], ankle)

@@ -1,7 +1,10 @@
-"""Headless analysis of one study or of a folder of studies (one subfolder or file per study).
+"""Headless analysis of one study or of a folder of studies.
 
-One study: load -> choose the series the task accepts -> ``adapter.run`` -> findings.json and
-overlay files (``app.findings.io``) -> optional PDF report.
+One study: load -> resolve the task's inputs (``app.analysis.request``) -> ``run_analysis`` ->
+findings.json and overlay files (``app.findings.io``) -> optional PDF report.
+
+A folder of studies is split by StudyInstanceUID: its subfolders and files are the candidates,
+and those holding the same study (a study's AP/ and LAT/ series folders) are one study.
 
 A batch writes ``OUT/<study>/`` per study and ``OUT/summary.csv``. Each study is written into
 ``OUT/.staging/`` and renamed into place only when complete, so an interrupted run (Ctrl+C,
@@ -25,7 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from app.engine.adapter import Adapter, AnalysisCancelled, InputRejected
+from app.analysis.request import resolve_inputs, series_by_uid_or_path
+from app.analysis.runner import run_analysis
+from app.engine.adapter import Adapter, AnalysisCancelled, AnalysisRequest, InputRejected
 from app.engine.runtime import WeightsError
 from app.findings.io import (
     FindingsFormatError,
@@ -57,57 +62,74 @@ def default_loader(path: Path) -> LoadResult:
 # ---- one study ----------------------------------------------------------------------------------
 @dataclass
 class AnalyzeOptions:
-    series_uid: str | None = None
+    series_uid: str | None = None  # shorthand for the first slot's override
     report: Path | None = None  # where the PDF goes; None for no report
     anonymise: bool = False
     page_size: str = "A4"
+    inputs: dict[str, str] = field(default_factory=dict)  # slot -> series UID or file path
 
 
 @dataclass
 class StudyRun:
     study: Study
-    series: Series
+    series: Series  # the first input (what a one-input task read)
     result: AnalysisResult
+    request: AnalysisRequest
     ref: StudyRef
     findings_path: Path
     report_path: Path | None
     timings_s: dict[str, float]
 
 
-def load_study(path: Path, loader: Loader = default_loader) -> LoadResult:
-    """Load, turning 'nothing loadable here' into the loader's own error naming the path."""
-    result = loader(Path(path))
+def load_study(path: Path | list[Path], loader: Loader = default_loader) -> LoadResult:
+    """Load (several paths of one study are merged), turning 'nothing loadable here' into the
+    loader's own error naming the path."""
+    paths = [Path(p) for p in path] if isinstance(path, list) else [Path(path)]
+    result = loader(paths[0])
+    for extra in paths[1:]:
+        _merge(result, loader(extra))
+    path = paths[0] if len(paths) == 1 else paths[0].parent
     if not result.all_series():
         reasons = "; ".join(f"{Path(e.path).name}: {e.reason}" for e in result.errors[:3])
         raise StudyLoadError(str(path), reasons or "no image series found")
     return result
 
 
-def choose_series(
-    loaded: LoadResult, adapter: Adapter, path: Path, series_uid: str | None = None
-) -> tuple[Study, Series]:
-    """The series this task accepts (the largest if several do); InputRejected names the path."""
-    pairs = [(st, s) for st in loaded.studies for s in st.series if s.kind != "labelmap"]
-    if series_uid:
-        pairs = [(st, s) for st, s in pairs if s.series_uid == series_uid]
-        if not pairs:
-            known = ", ".join(s.series_uid for s in loaded.all_series())
-            raise InputRejected(f"{path}: no series {series_uid} here (series: {known})")
-    accepted, reasons = [], []
-    for st, s in pairs:
+def _merge(into: LoadResult, other: LoadResult) -> None:
+    """Add ``other``'s series to ``into``, joining studies with the same StudyInstanceUID."""
+    by_uid = {st.study_uid: st for st in into.studies}
+    for st in other.studies:
+        if st.study_uid in by_uid:
+            by_uid[st.study_uid].series.extend(st.series)
+        else:
+            into.studies.append(st)
+            by_uid[st.study_uid] = st
+    into.errors.extend(other.errors)
+
+
+def request_for(
+    loaded: LoadResult,
+    adapter: Adapter,
+    path: Path,
+    options: AnalyzeOptions | None = None,
+    loader: Loader = default_loader,
+) -> AnalysisRequest:
+    """The task's inputs from a loaded study, with the user's ``--input``/``--series`` choices."""
+    options = options or AnalyzeOptions()
+    chosen = dict(options.inputs)
+    if options.series_uid:
+        chosen.setdefault(adapter.slots[0].name, options.series_uid)
+    overrides = {}
+    for slot, value in chosen.items():
         try:
-            adapter.check_input(s)
+            overrides[slot] = series_by_uid_or_path(loaded, value, loader)
         except InputRejected as exc:
-            reasons.append(str(exc))
-            continue
-        accepted.append((st, s))
-    if not accepted:
-        raise InputRejected(f"{path}: {reasons[0] if reasons else 'no usable series'}")
-    return max(accepted, key=lambda p: p[1].image.array.size)
+            raise InputRejected(f"{path}: --input {slot}: {exc}") from exc
+    return resolve_inputs(adapter.spec, loaded, path, adapter=adapter, overrides=overrides)
 
 
 def analyze_study(
-    path: Path,
+    path: Path | list[Path],
     adapter: Adapter,
     out_dir: Path,
     options: AnalyzeOptions,
@@ -118,11 +140,14 @@ def analyze_study(
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     loaded = load_study(path, loader)
-    study, series = choose_series(loaded, adapter, path, options.series_uid)
+    if isinstance(path, list):
+        path = path[0] if len(path) == 1 else path[0].parent
+    request = request_for(loaded, adapter, path, options, loader)
+    study, series = request.study, request.primary
     timings["load_s"] = time.perf_counter() - t0
     t1 = time.perf_counter()
     try:
-        result = adapter.run(series, progress=progress, cancel=cancel)
+        result = run_analysis(adapter, request, progress=progress, cancel=cancel)
     except InputRejected as exc:  # raised after a look inside (e.g. "does not cover the neck")
         if str(path) in str(exc):
             raise
@@ -139,14 +164,14 @@ def analyze_study(
         report_path = build_report(
             ReportInput(
                 study=ref,
-                runs=[ReportRun(result, series)],
+                runs=[ReportRun(result, series, inputs=dict(request.inputs))],
                 anonymise=options.anonymise,
                 page_size=options.page_size,
             ),
             options.report,
         )
     timings["write_s"] = time.perf_counter() - t2
-    return StudyRun(study, series, result, ref, findings_path, report_path, timings)
+    return StudyRun(study, series, result, request, ref, findings_path, report_path, timings)
 
 
 # ---- discovering studies ------------------------------------------------------------------------
@@ -154,11 +179,15 @@ def analyze_study(
 class StudyEntry:
     name: str
     path: Path
+    paths: list[Path] = field(default_factory=list)  # every folder/file of this study
+
+    def __post_init__(self) -> None:
+        if not self.paths:
+            self.paths = [self.path]
 
 
-def discover_studies(root: Path, exclude: Path | None = None) -> list[StudyEntry]:
+def _candidates(root: Path, exclude: Path | None) -> list[StudyEntry]:
     """One entry per subfolder or image file of ``root`` (hidden files and side files skipped)."""
-    root = Path(root)
     entries: list[StudyEntry] = []
     used: set[str] = set()
     excluded = exclude.resolve() if exclude is not None else None
@@ -184,8 +213,31 @@ def discover_studies(root: Path, exclude: Path | None = None) -> list[StudyEntry
     return entries
 
 
+def _group_by_study(entries: list[StudyEntry]) -> list[StudyEntry]:
+    """Entries holding the same StudyInstanceUID become one (named after the first)."""
+    from app.study.peek import study_uid_of  # lazy: pydicom
+
+    groups: dict[str, StudyEntry] = {}
+    out: list[StudyEntry] = []
+    for e in entries:
+        uid = study_uid_of(e.path)
+        if uid and uid in groups:
+            groups[uid].paths.append(e.path)
+            continue
+        if uid:
+            groups[uid] = e
+        out.append(e)
+    return out
+
+
+def discover_studies(root: Path, exclude: Path | None = None) -> list[StudyEntry]:
+    """The studies under ``root``: its subfolders and files, grouped by StudyInstanceUID."""
+    return _group_by_study(_candidates(Path(root), exclude))
+
+
 def looks_like_batch(root: Path) -> bool:
-    """A folder holding only subfolders (the RSNA ``train_images/<UID>/`` layout) is a batch."""
+    """A folder holding only subfolders (the RSNA ``train_images/<UID>/`` layout) of more than one
+    study is a batch; the series folders of one study (AP/, LAT/) are not."""
     root = Path(root)
     if not root.is_dir():
         return False
@@ -194,7 +246,9 @@ def looks_like_batch(root: Path) -> bool:
         for c in root.iterdir()
         if not c.name.startswith(".") and not (c.is_file() and c.suffix.lower() in _NOT_STUDIES)
     ]
-    return bool(children) and all(c.is_dir() for c in children)
+    if not children or not all(c.is_dir() for c in children):
+        return False
+    return len(discover_studies(root)) > 1
 
 
 # ---- progress -----------------------------------------------------------------------------------
@@ -483,7 +537,7 @@ def _run_one(
                 f"{final}: holds findings of task {existing_task}; use --force or another --out"
             )
         run = analyze_study(
-            entry.path,
+            entry.paths,
             adapter,
             staging,
             opts,

@@ -1,0 +1,97 @@
+"""Run a task on a resolved request: check, infer, provenance, stage timings; the same for every
+adapter (MONAI Label's pre -> infer -> post, with each stage timed)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from app.engine.adapter import (
+    Adapter,
+    AnalysisRequest,
+    CancelFn,
+    InputRejected,
+    ProgressFn,
+    StageTimer,
+)
+from app.engine.runtime import available_device
+from app.findings.types import DEMO_DISCLAIMER, AnalysisResult, Provenance
+
+
+def input_record(request: AnalysisRequest) -> dict[str, dict]:
+    """What each slot was filled with, for the provenance."""
+    return {
+        slot: {
+            "series_uid": s.series_uid,
+            "description": s.description,
+            "modality": s.modality,
+            "kind": s.kind,
+            "origin": request.origins.get(slot, "auto"),
+        }
+        for slot, s in request.inputs.items()
+    }
+
+
+def tie_overlays_to_slots(adapter: Adapter, request: AnalysisRequest, overlays) -> None:
+    """An overlay names the input it was computed on; the first input when the adapter is silent."""
+    for ov in overlays:
+        if not ov.slot:
+            ov.slot = request.primary_slot
+        elif ov.slot not in request.inputs:
+            raise ValueError(
+                f"{adapter.task_id}: overlay '{ov.name}' names input '{ov.slot}', which this "
+                f"run does not have ({', '.join(request.inputs)})"
+            )
+
+
+def run_analysis(
+    adapter: Adapter,
+    request: AnalysisRequest,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+) -> AnalysisResult:
+    """Check the inputs, run the model(s) and return findings, overlays tied to their inputs and
+    complete provenance. Raises InputRejected, AnalysisCancelled or WeightsError."""
+    if request.task_id != adapter.task_id:
+        raise InputRejected(f"request for {request.task_id} given to {adapter.task_id}")
+    timer = StageTimer(progress, cancel)
+    with timer.stage("check input", 0.0):
+        adapter.check_input(request)
+    output = adapter.infer(request, timer)
+    timer.check_cancel()
+    tie_overlays_to_slots(adapter, request, output.overlays)
+    info = adapter.model_info()
+    provenance = Provenance(
+        task_id=adapter.task_id,
+        model_name=info.model_name,
+        model_version=info.version,
+        weights_sha256=dict(info.weights_sha256),
+        paper=adapter.paper,
+        trained_on=info.trained_on,
+        device=available_device(),
+        disclaimer=DEMO_DISCLAIMER,
+        timings_s=dict(timer.timings),
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        inputs=input_record(request),
+    )
+    if progress:
+        progress("done", 1.0)
+    return AnalysisResult(
+        adapter.task_id,
+        output.findings,
+        output.overlays,
+        provenance,
+        output.summary,
+        output.extra,
+    )
+
+
+def run_on_series(
+    adapter: Adapter,
+    series,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+) -> AnalysisResult:
+    """``run_analysis`` for a one-input task given its series (tests, benchmarks, evaluations)."""
+    from app.analysis.request import single_input
+
+    return run_analysis(adapter, single_input(adapter, series), progress, cancel)

@@ -1,0 +1,32 @@
+"""Calcaneus fracture subtypes (MSRT) from a lateral radiograph and a rough fracture mask:
+declared once; see ``app/engine/task.py``."""
+
+from app.engine.task import RADIOGRAPH_MODALITIES, InputSlot, TaskSpec
+
+TASK = TaskSpec(
+    id="calcaneus-fracture",
+    title="Calcaneus fracture subtypes (lateral radiograph)",
+    slots=(
+        InputSlot(
+            "radiograph",
+            "a lateral radiograph of the calcaneus (foot or ankle)",
+            modalities=RADIOGRAPH_MODALITIES,
+            kinds=("projection", "image"),
+            body_parts=("FOOT", "ANKLE", "CALCANEUS", "HEEL", "LOWEREXTREMITY"),
+            views=("LAT", "LL", "RL", "LATERAL"),
+            short="a lateral calcaneus radiograph",
+        ),
+        InputSlot(
+            "fracture_mask",
+            "a rough fracture mask on the radiograph's grid",
+            kinds=("labelmap", "image"),
+            required=False,
+            mask_of="radiograph",
+            short="a fracture mask",
+        ),
+    ),
+    adapter="models.calcaneus_msrt.adapter:CalcaneusAdapter",
+    phantom="models.calcaneus_msrt.phantom",
+    state="phantom and demo studies only; model not built yet",
+    paper="calcaneus_msrt.txt",
+)

@@ -1,0 +1,22 @@
+"""Cervical spine fracture on CT (RSNA 2022): declared once; see ``app/engine/task.py``."""
+
+from app.engine.task import InputSlot, TaskSpec
+
+TASK = TaskSpec(
+    id="cervical-fracture",
+    title="Cervical spine fracture (CT)",
+    slots=(
+        InputSlot(
+            "ct",
+            "an axial CT series covering the cervical spine (C1 to C7)",
+            modalities=("CT",),
+            kinds=("volume",),
+            body_parts=("CSPINE", "NECK", "HEADNECK", "SPINE", "WHOLEBODY", "PARTIALBODY", "HEAD"),
+            short="a neck CT",
+        ),
+    ),
+    adapter="models.cervical_fracture.adapter:CervicalFractureAdapter",
+    phantom="models.cervical_fracture.phantom",
+    state="two-stage 2.5D segmentation + CNN/BiLSTM/attention, demo weights",
+    paper="cervical_ct_rsna2022.txt",
+)
