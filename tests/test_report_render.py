@@ -1,4 +1,6 @@
-"""render_slice: slices in patient orientation, overlays on other grids land where they belong."""
+"""Report pictures (``app.viewstate.picture``, the viewer's composition drawn as an RGB picture):
+slices in patient orientation, overlays on other grids land where they belong, and the same
+pixels as the viewer's ``compose_view``."""
 
 from __future__ import annotations
 
@@ -6,10 +8,11 @@ import numpy as np
 import pytest
 
 from app.analysis.runner import run_on_series
-from app.findings.render import render_slice, render_slice_with_frame
 from app.findings.types import Box, BoxOverlay, HeatmapOverlay, LabelMapOverlay
+from app.report.key_images import render_slice
 from app.study.geometry import ImageVolume
 from app.study.model import Series
+from app.viewstate.picture import picture_plane, render_overlays
 from tests.fake_tasks import FakeCTAdapter, ct_phantom
 
 # k runs toward the feet, i toward patient left, j toward posterior (a common axial CT stack).
@@ -52,7 +55,7 @@ def test_sagittal_anterior_left_superior_up():
     centre = vol.index_to_world(np.array([25.0, 20.0, 15.0]))
     rgb = render_slice(_series(vol), [], "sagittal", centre)
     h, w = rgb.shape[:2]
-    assert (h, w) == (60, 40)  # 30 slices of 2 mm at 1 mm pixels; 40 rows of 1 mm
+    assert (h, w) == (59, 40)  # 30 slices 2 mm apart (58 mm) at 1 mm pixels; 40 rows of 1 mm
     rows, cols = _bright(rgb)
     assert (cols < w * 0.2).any() and (rows < h * 0.15).any()
     assert not (cols > w * 0.8).any() and not (rows > h * 0.85).any()
@@ -110,14 +113,18 @@ def test_radiograph_boxes_and_heatmap_are_drawn_at_their_pixels():
         HeatmapOverlay(name="h", image=vol.with_array(heat), colormap="jet", opacity=1.0),
         BoxOverlay(name="b", reference=vol, boxes=[Box(10, 20, 30, 50)], color=(255, 255, 0)),
     ]
-    rgb, frame = render_slice_with_frame(series, overlays, "native", vol.origin)
-    assert rgb.shape == (100, 120, 3) and frame.plane == "native"
+    picture = render_overlays(series, overlays, "native", vol.origin)
+    rgb = picture.rgb
+    assert rgb.shape == (100, 120, 3) and picture.plane.orientation == "native"
     assert tuple(rgb[50, 80]) == (128, 0, 0)  # jet at 1.0
-    assert tuple(rgb[50, 20]) == (0, 0, 0)  # inside the box, no heat
+    assert tuple(rgb[50, 20]) == (0, 0, 128)  # jet at 0.0, as the viewer draws it
     yellow = np.all(rgb == (255, 255, 0), axis=-1)
     rows, cols = np.nonzero(yellow)
-    assert rows.min() == pytest.approx(19, abs=1) and rows.max() == pytest.approx(51, abs=1)
-    assert cols.min() == pytest.approx(9, abs=1) and cols.max() == pytest.approx(31, abs=1)
+    # the outline runs through the centres of the box's first and last pixels, as on screen
+    assert rows.min() == pytest.approx(20, abs=1) and rows.max() == pytest.approx(50, abs=1)
+    assert cols.min() == pytest.approx(10, abs=1) and cols.max() == pytest.approx(30, abs=1)
+    col, row = picture.pixel_of(vol.index_to_world(np.array([80.0, 50.0, 0.0])))
+    assert (col, row) == (pytest.approx(80.0), pytest.approx(50.0))
 
 
 def test_large_radiograph_is_reduced_to_max_size():
@@ -144,3 +151,31 @@ def test_real_gantry_tilted_ct_overlay_stays_on_the_bone(real_data):
         assert changed.sum() > 500, plane
         bone = plain[..., 0] >= 100  # 300 HU is grey 113 in this window; edges are interpolated
         assert (changed & bone).sum() / changed.sum() > 0.85, plane
+
+
+def test_picture_pixels_are_the_viewers_composition():
+    """One renderer: the picture is ``compose_view``'s RGB flipped to row 0 at the top, for a
+    label map with an unnamed value and a heatmap (same colours, same alpha, same outlines)."""
+    from app.viewstate import WindowLevel, compose_view
+    from app.viewstate.layers import layer_from_overlay
+
+    rng = np.random.default_rng(3)
+    vol = ImageVolume(rng.uniform(0, 100, (1, 60, 80)).astype(np.float32), (1.0, 0.5, 0.5))
+    series = Series("1", "DX", "t", vol, kind="projection", window=(50.0, 100.0))
+    lab = np.zeros(vol.shape, np.uint8)
+    lab[0, 10:30, 10:40] = 1
+    lab[0, 35:50, 50:70] = 7  # not in the table: the palette colour the viewer uses
+    heat = np.broadcast_to(np.linspace(0, 1, 80, dtype=np.float32), vol.shape).copy()
+    overlays = [
+        HeatmapOverlay("h", image=vol.with_array(heat), colormap="hot", opacity=0.4),
+        LabelMapOverlay("l", image=vol.with_array(lab), labels={1: ("one", (0, 255, 0))}),
+    ]
+    picture = render_overlays(series, overlays, "native", vol.origin)
+    layers = [layer_from_overlay(o, reference=vol) for o in overlays]
+    plane = picture_plane(vol, "native")
+    screen = compose_view(vol, WindowLevel(50.0, 100.0), plane, picture.depth, layers).rgb
+    np.testing.assert_array_equal(picture.rgb, screen[::-1])
+    from app.findings.colormaps import label_colour
+
+    assert tuple(picture.rgb[35, 50]) == label_colour(7)  # the region's edge: full colour
+    assert tuple(picture.rgb[20, 10]) == (0, 255, 0)

@@ -62,12 +62,17 @@ def test_opacity_changes_blend(ct, labelmap):
     plane = plane_for(ct, "axial")
     depth = plane.depth_of(ct.index_to_world(np.array([22.0, 12.0, 7.0])))
     win = WindowLevel(40, 400)
-    values = []
+    inside = ct.index_to_world(np.array([22.0, 12.0, 7.0]))  # not on the label's edge
+    row, col = (int(round(v)) for v in plane.to_plane(inside)[:2])
+    values, edge_counts = [], []
     for op in (0.2, 0.9):
         layers.set_opacity(layer.id, op)
         rgb = compose_view(ct, win, plane, depth, list(layers)).rgb
-        values.append(int(rgb[..., 1].max()))
+        values.append(int(rgb[row, col, 1]))
+        edge_counts.append(int(np.all(rgb == (0, 255, 0), axis=-1).sum()))
     assert values[1] > values[0]
+    # the region's outline is drawn in its full colour whatever the opacity
+    assert edge_counts[0] == edge_counts[1] > 0
 
 
 def test_layer_order_visibility_events_and_region_lookup(ct, labelmap):

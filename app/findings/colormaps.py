@@ -1,7 +1,7 @@
 """Colour tables for heatmaps and label maps (256 x 3 uint8), built from a few anchor colours.
 
-One set for the viewer (``app.viewstate``) and the report/PNG outputs (``app.findings.render``),
-so a map looks the same on screen and on paper."""
+One set for the viewer and the report's pictures (both composed by ``app.viewstate``) and the
+heatmap PNGs of ``app.findings.io``, so a map looks the same on screen, on paper and on disk."""
 
 from __future__ import annotations
 
@@ -47,8 +47,13 @@ _ANCHORS: dict[str, list[tuple[float, float, float]]] = {
     ],
     "gray": [(0, 0, 0), (1, 1, 1)],
     # diverging, for signed maps (SHAP values): blue below zero, white at zero, red above
-    "coolwarm": [(0.23, 0.30, 0.75), (0.55, 0.69, 1.0), (0.87, 0.87, 0.87), (0.96, 0.6, 0.49),
-                 (0.71, 0.02, 0.15)],  # fmt: skip
+    "coolwarm": [
+        (0.23, 0.30, 0.75),
+        (0.55, 0.69, 1.0),
+        (0.87, 0.87, 0.87),
+        (0.96, 0.6, 0.49),
+        (0.71, 0.02, 0.15),
+    ],  # fmt: skip
 }
 
 # Distinct colours for labels that come without one (tab10 without grey).

@@ -1,5 +1,8 @@
 """The standard key images of a run, chosen from what the result holds (never from the task id).
 
+Each picture is drawn by ``app.viewstate`` (``render_overlays``: the viewer's own composition on
+the viewer's planes), so a layer looks the same in the report as on screen.
+
 - A volume with a label map: the axial and sagittal slice through each flagged region (the
   centroid of the label-map value named by a positive finding's ``region_id``); when nothing is
   flagged, one overview pair through the centre of the label map.
@@ -18,7 +21,6 @@ from PIL import Image, ImageDraw
 from scipy import ndimage
 
 from app.findings.colormaps import apply_colormap
-from app.findings.render import font_of_size, render_slice
 from app.findings.types import (
     AnalysisResult,
     Finding,
@@ -28,6 +30,7 @@ from app.findings.types import (
     Overlay,
 )
 from app.study.model import Series
+from app.viewstate.picture import font_of_size, render_overlays
 
 MAX_REGIONS = 8  # at most this many flagged regions get their own pair of slices
 MAX_HEATMAPS = 4
@@ -46,6 +49,18 @@ def _label_value(overlay: LabelMapOverlay, region_id: str) -> int | None:
     if region_id.strip().isdigit():  # a label value, named in the table or not
         return int(region_id)
     return None
+
+
+def render_slice(
+    series: Series,
+    overlays: list[Overlay],
+    plane: str,
+    world_point,
+    window: tuple[float, float] | None = None,
+    max_size: int = 1024,
+) -> np.ndarray:
+    """RGB (row 0 at the top) of ``plane`` through ``world_point`` with the visible overlays."""
+    return render_overlays(series, overlays, plane, world_point, window, max_size).rgb
 
 
 def _centroids(image: np.ndarray, values: list[int], volume) -> dict[int, np.ndarray]:

@@ -84,9 +84,35 @@ def _blend_labels(rgb: np.ndarray, layer: Layer, plane: PlaneGrid, depth: float)
     values = np.minimum(labels.reshape(-1)[where], len(lut) - 1).astype(np.intp)
     colour = lut[values]
     a = (colour[:, 3:4].astype(np.float32) / 255.0) * np.float32(layer.opacity)
+    # The region's edge in its full colour, so a region stays readable at any opacity (on
+    # screen and in the report alike).
+    on_edge = _edges_at(labels, where)
+    a[on_edge] = colour[on_edge, 3:4] / np.float32(255.0)
     flat = rgb.reshape(-1, 3)
     under = flat[where].astype(np.float32)
     flat[where] = (under + (colour[:, :3] - under) * a).astype(np.uint8)
+
+
+def _edges_at(labels: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """``label_edges`` at the flat indices ``where``, computed on their bounding box only (a
+    label map usually covers a small part of a big slice)."""
+    rows, cols = np.divmod(where, labels.shape[1])
+    r0, c0 = max(int(rows.min()) - 1, 0), max(int(cols.min()) - 1, 0)
+    crop = labels[r0 : int(rows.max()) + 2, c0 : int(cols.max()) + 2]
+    return label_edges(crop)[rows - r0, cols - c0]
+
+
+def label_edges(labels: np.ndarray) -> np.ndarray:
+    """Labelled pixels with a 4-neighbour of another value (the slice border does not count)."""
+    edge = np.zeros(labels.shape, dtype=bool)
+    vertical = labels[1:] != labels[:-1]
+    edge[1:] |= vertical
+    edge[:-1] |= vertical
+    horizontal = labels[:, 1:] != labels[:, :-1]
+    edge[:, 1:] |= horizontal
+    edge[:, :-1] |= horizontal
+    edge &= labels != 0
+    return edge
 
 
 def _blend_heatmap(rgb: np.ndarray, layer: Layer, plane: PlaneGrid, depth: float) -> None:

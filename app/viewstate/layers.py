@@ -38,6 +38,11 @@ class Layer:
     id: int = field(default_factory=lambda: next(_ids))
     # boxes without their own reference grid use the image they were added over
     reference: ImageVolume | None = None
+    # The input this layer belongs to: the result's slot (``Overlay.slot``) and the series that
+    # filled it, or only the series for truth and user layers. A view shows a layer only when
+    # the layer belongs to that view's input (``app.viewstate.inputs``).
+    slot: str = ""
+    series_uid: str = ""
     _centroids: dict[int, np.ndarray] | None = field(default=None, repr=False)
     _lut: np.ndarray | None = field(default=None, repr=False)
 
@@ -101,6 +106,7 @@ class Layer:
             "source": self.source,
             "visible": self.visible,
             "opacity": round(float(self.opacity), 4),
+            "slot": self.slot,
         }
 
 
@@ -146,13 +152,25 @@ def layer_kind(overlay: Overlay) -> str:
 
 
 def layer_from_overlay(
-    overlay: Overlay, source: str = "", reference: ImageVolume | None = None
+    overlay: Overlay,
+    source: str = "",
+    reference: ImageVolume | None = None,
+    series_uid: str = "",
 ) -> Layer:
     kind = layer_kind(overlay)
     opacity = float(overlay.opacity)
     if kind in ("boxes", "landmarks") and opacity <= 0.5:
         opacity = 1.0  # outlines are drawn opaque unless the overlay asks for less
-    return Layer(overlay, kind, source, bool(overlay.visible), opacity, reference=reference)
+    return Layer(
+        overlay,
+        kind,
+        source,
+        bool(overlay.visible),
+        opacity,
+        reference=reference,
+        slot=overlay.slot,
+        series_uid=series_uid,
+    )
 
 
 Listener = Callable[[str, "Layer | None"], None]
@@ -216,9 +234,13 @@ class LayerList:
         return layer
 
     def add_overlay(
-        self, overlay: Overlay, source: str = "", reference: ImageVolume | None = None
+        self,
+        overlay: Overlay,
+        source: str = "",
+        reference: ImageVolume | None = None,
+        series_uid: str = "",
     ) -> Layer:
-        return self.add(layer_from_overlay(overlay, source, reference))
+        return self.add(layer_from_overlay(overlay, source, reference, series_uid))
 
     def remove(self, layer_id: int) -> None:
         layer = self.get(layer_id)
