@@ -2,23 +2,33 @@
 PY      ?= python3.11
 VENV    := .venv
 BIN     := $(VENV)/bin
-STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+HASH    := $(shell cat pyproject.toml | sha1sum | cut -c1-12)
+# `make run` installs what running needs (numpy, onnxruntime, Qt, VTK, ...); `make test` adds the
+# train (torch, MONAI, onnx), dev and bench extras. Each stamp is tied to pyproject.toml.
+RUNTIME := $(VENV)/.runtime-$(HASH)
+STAMP   := $(VENV)/.installed-$(HASH)
 DEMO    := resources/demo
 
-.PHONY: install run test bench fuzz lint format demo clean
+.PHONY: install install-runtime run test bench fuzz lint format demo clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml
+$(RUNTIME): $(BIN)/python pyproject.toml
 	bash packaging/install-system-deps.sh
+	$(BIN)/pip install -q -e .
+	@rm -f $(VENV)/.runtime-*; touch $(RUNTIME)
+
+$(STAMP): $(RUNTIME)
 	$(BIN)/pip install -q -e '.[dev,bench]'
 	@rm -f $(VENV)/.installed-*; touch $(STAMP)
 
 install: $(STAMP)
 
-run: install
+install-runtime: $(RUNTIME)
+
+run: install-runtime
 	$(BIN)/osteoview $(DEMO)
 
 test: install
