@@ -18,6 +18,8 @@ def main() -> None:
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.dup2(2, 1)
+    import pydicom.pixels  # noqa: F401 - imported before the first request, not during it
+
     serve(rx, tx)
 
 

@@ -155,6 +155,19 @@ class DecodePool:
             # rather than refuse every compressed file.
             return None
 
+    def warm(self) -> None:
+        """Start the children now (they import while the caller reads headers); no waiting."""
+        if not self._lock.acquire(blocking=False):
+            return  # busy decoding: already warm
+        try:
+            while len(self._idle) < self.size:
+                try:
+                    self._idle.append(_Worker())
+                except OSError:
+                    return  # decode_many falls back to decoding in process
+        finally:
+            self._lock.release()
+
     def decode_many(self, jobs: list[tuple[str, float]]) -> Iterator[tuple[str, Outcome]]:
         """(path, outcome) for each (path, timeout) job, in order, up to ``size`` in flight."""
         with self._lock:
@@ -193,6 +206,12 @@ class DecodePool:
 
 _pool: DecodePool | None = None
 _pool_lock = threading.Lock()
+
+
+def warm() -> None:
+    """Start the decoder children ahead of need (nothing when decoding in process)."""
+    if not in_process():
+        pool().warm()
 
 
 def pool() -> DecodePool:

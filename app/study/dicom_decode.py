@@ -12,7 +12,7 @@ import os
 import numpy as np
 
 from app.study import codestream
-from app.study.dicom_frames import DEFLATE_SYNTAX, UNCOMPRESSED_SYNTAXES
+from app.study.dicom_frames import is_compressed
 from app.study.dicom_values import text, to_int
 
 # "1": skip the code-stream checks, so tests can prove the child process alone contains a
@@ -60,7 +60,7 @@ def pixel_array(ds, check: bool = True) -> np.ndarray:
         )
     syntax = transfer_syntax(ds)
     try:
-        if check and _is_encapsulated(syntax):
+        if check and is_compressed(syntax):
             _check_compressed(ds, syntax)
         arr = ds.pixel_array
     except codestream.StreamMismatch as exc:
@@ -80,10 +80,6 @@ def pixel_array(ds, check: bool = True) -> np.ndarray:
         except Exception as exc:  # noqa: BLE001 - a broken palette is this file's problem
             raise ValueError(f"palette colour table unusable ({type(exc).__name__})") from exc
     return arr
-
-
-def _is_encapsulated(syntax: str) -> bool:
-    return syntax not in UNCOMPRESSED_SYNTAXES and syntax != DEFLATE_SYNTAX
 
 
 def decode_file(path: str) -> np.ndarray:

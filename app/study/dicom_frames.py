@@ -28,6 +28,11 @@ SAMPLES_PER_PIXEL = (1, 3)
 MAX_NOTES_PER_FILE = 5
 
 
+def is_compressed(syntax: str) -> bool:
+    """Encapsulated pixel data: decoded by native codecs (in the decoder pool's children)."""
+    return syntax not in UNCOMPRESSED_SYNTAXES and syntax != DEFLATE_SYNTAX
+
+
 @dataclass
 class Frame:
     """One 2-D frame: a single-frame file or one frame of a multi-frame file."""
@@ -101,6 +106,9 @@ def checked_frame_count(header: RawHeader) -> int:
         raise ValueError(f"SamplesPerPixel {dv.shown(v.get('SamplesPerPixel'))} is not supported")
     need = -(-n * rows * cols * samples * bits // 8)
     syntax = header.transfer_syntax
+    if header.pixel_offset is not None and header.has_pixels:
+        if need <= header.pixel_length:  # the common case, without a stat of the file
+            return n
     try:
         size = os.path.getsize(header.path)
     except OSError:

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from app.study import decode_pool
 from app.study import dicom_pixels as px
-from app.study.dicom_frames import SEG_SOP, Frame, frames_of, read_header
+from app.study.dicom_frames import SEG_SOP, Frame, frames_of, is_compressed, read_header
 from app.study.dicom_grouping import group_key, series_error, split_keys, split_phases
 from app.study.dicom_headers import NotDicom
 from app.study.dicom_stack import Decoded, FrameReadError, photometric, read_stack
@@ -317,6 +318,7 @@ def load_dicom_files(
     """Header pass + series building for ``paths`` (each a candidate DICOM file)."""
     ctx = _Ctx(tick)
     groups: dict[tuple[str, str], list[Frame]] = defaultdict(list)
+    warmed = False
     for path in paths:
         try:
             header = read_header(path)
@@ -327,6 +329,9 @@ def load_dicom_files(
                 tick()
                 continue
             frames = frames_of(header)
+            if not warmed and is_compressed(header.transfer_syntax):
+                decode_pool.warm()  # the children start while the other headers are read
+                warmed = True
         except LoadCancelled:
             raise
         except NotDicom as exc:

@@ -9,12 +9,7 @@ import numpy as np
 
 from app.study import decode_pool
 from app.study import dicom_pixels as px
-from app.study.dicom_frames import (
-    COLOR_PHOTOMETRIC,
-    DEFLATE_SYNTAX,
-    UNCOMPRESSED_SYNTAXES,
-    Frame,
-)
+from app.study.dicom_frames import COLOR_PHOTOMETRIC, Frame, is_compressed
 from app.study.dicom_values import text, to_int
 
 
@@ -36,8 +31,7 @@ def is_color(frame: Frame) -> bool:
 
 
 def _compressed(frame: Frame) -> bool:
-    syntax = frame.header.transfer_syntax
-    return syntax not in UNCOMPRESSED_SYNTAXES and syntax != DEFLATE_SYNTAX
+    return is_compressed(frame.header.transfer_syntax)
 
 
 def _declared(frame: Frame) -> tuple[int, int, int, int]:

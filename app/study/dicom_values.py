@@ -8,6 +8,7 @@ a series warning (the viewer shows them), or the file is refused with the reason
 from __future__ import annotations
 
 import errno
+import math
 
 import numpy as np
 
@@ -77,7 +78,7 @@ def window(center: object, width: object) -> tuple[float, float] | None:
     c, w = first_float(center), first_float(width)
     if c is None or w is None or w <= 0 or max(abs(c), w) > FLOAT32_MAX:
         return None
-    if not np.float32(c + w / 2) > np.float32(c - w / 2):
+    if w < abs(c) * 1e-6 and not np.float32(c + w / 2) > np.float32(c - w / 2):
         return None
     return (c, w)
 
@@ -129,7 +130,7 @@ def position(value: object, notes: list[str], name: str = "ImagePositionPatient"
     if value is None or value == "":
         return None
     arr = floats(value, 3)
-    if arr is not None and np.all(np.abs(arr) <= MAX_COORD_MM):
+    if arr is not None and max(abs(x) for x in arr.tolist()) <= MAX_COORD_MM:
         return arr
     notes.append(f"{name} {shown(value)} is not a possible position: ignored")
     return None
@@ -145,15 +146,14 @@ def orientation(value: object, notes: list[str]) -> np.ndarray | None:
         return None
     arr = floats(value, 6)
     if arr is not None:
-        row, col = arr[:3], arr[3:]
-        with np.errstate(all="ignore"):
-            n_row, n_col = float(np.linalg.norm(row)), float(np.linalg.norm(col))
-            ok = np.isfinite([n_row, n_col]).all() and 0.9 < n_row < 1.1 and 0.9 < n_col < 1.1
-            if ok:
-                row, col = row / n_row, col / n_col
-                ok = abs(float(row @ col)) < 0.01
-        if ok:
-            return np.concatenate([row, col])
+        # Plain floats: this runs once per file, where numpy's per-call overhead shows.
+        v = arr.tolist()
+        row, col = v[:3], v[3:]
+        n_row, n_col = math.hypot(*row), math.hypot(*col)
+        if 0.9 < n_row < 1.1 and 0.9 < n_col < 1.1:  # also False for inf and nan
+            row, col = [x / n_row for x in row], [x / n_col for x in col]
+            if abs(sum(a * b for a, b in zip(row, col, strict=True))) < 0.01:
+                return np.array(row + col)
     notes.append(
         f"ImageOrientationPatient {shown(value, 60)} is not two perpendicular unit vectors: ignored"
     )
