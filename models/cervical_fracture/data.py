@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from app.study import load
 from app.study.geometry import ImageVolume
 from app.study.nifti import read_nifti
 from models.cervical_fracture import pipeline as P
@@ -55,44 +56,15 @@ def phantom_records(seeds: list[int], **options) -> Iterator[StudyRecord]:
 
 
 def load_ct_folder(folder: Path) -> ImageVolume:
-    """The largest CT volume in a DICOM folder, through the project loader when available."""
-    try:
-        from app.study import load  # the project loader (sorts by position, handles tilt)
-    except ImportError:
-        return _load_ct_pydicom(folder)
-    result = load(folder)
+    """The largest CT volume in a DICOM folder, read by the project's one reader
+    (``app.study.load``: sorts by position along the normal, handles gantry tilt), so a training
+    study is read exactly as the viewer and the adapter read it."""
+    result = load(Path(folder))
     vols = [s for s in result.all_series() if s.kind == "volume" and s.modality == "CT"]
     if not vols:
-        raise ValueError(f"{folder}: no CT volume found")
+        reasons = "; ".join(f"{e.path}: {e.reason}" for e in result.errors[:3])
+        raise ValueError(f"{folder}: no CT volume found" + (f" ({reasons})" if reasons else ""))
     return max(vols, key=lambda s: int(np.prod(s.shape))).image
-
-
-def _load_ct_pydicom(folder: Path) -> ImageVolume:
-    """Minimal reader for a one-series axial CT folder (used until the project loader lands)."""
-    import pydicom
-
-    files = sorted(p for p in Path(folder).iterdir() if p.is_file())
-    dss = [pydicom.dcmread(p) for p in files]
-    dss = [d for d in dss if "ImagePositionPatient" in d]
-    if not dss:
-        raise ValueError(f"{folder}: no DICOM slices with a position")
-    iop = np.array(dss[0].ImageOrientationPatient, dtype=float)
-    row, col = iop[:3], iop[3:]
-    normal = np.cross(row, col)
-    dss.sort(key=lambda d: float(np.dot(normal, np.array(d.ImagePositionPatient, dtype=float))))
-    pos = np.array([d.ImagePositionPatient for d in dss], dtype=float)
-    step = (pos[-1] - pos[0]) / max(1, len(dss) - 1)
-    dk = float(np.linalg.norm(step)) or float(getattr(dss[0], "SliceThickness", 1.0))
-    kdir = step / dk if np.linalg.norm(step) > 0 else normal
-    arr = np.stack(
-        [
-            d.pixel_array.astype(np.float32) * float(getattr(d, "RescaleSlope", 1))
-            + float(getattr(d, "RescaleIntercept", 0))
-            for d in dss
-        ]
-    )
-    dj, di = (float(v) for v in dss[0].PixelSpacing)
-    return ImageVolume(arr, (dk, dj, di), pos[0], np.stack([row, col, kdir], axis=1))
 
 
 def resample_labels_to(labels: ImageVolume, reference: ImageVolume) -> np.ndarray:

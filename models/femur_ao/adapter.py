@@ -29,7 +29,8 @@ from app.findings.types import Box, Overlay
 from app.study.geometry import ImageVolume
 from app.study.model import Series
 from models.femur_ao.cam import boxes_from_map, cam_to_input, sample_cams
-from models.femur_ao.sides import SideCrop, crop_sides
+from models.femur_ao.preprocess import network_inputs, series_pixels
+from models.femur_ao.sides import SideCrop
 from models.femur_ao.task import TASK
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -105,11 +106,8 @@ class FemurAOAdapter(OnnxAdapter):
         with timer.stage("weights", 0.0):
             sess = session_for(self.manifest, MODEL_FILE)
         with timer.stage("side detection and crops", 0.1):
-            pixels = _bone_bright(series)
-            laterality = str(
-                series.meta.get("laterality", "") or series.meta.get("image_laterality", "")
-            )
-            layout, crops = crop_sides(pixels, input_size, laterality)
+            pixels, laterality = series_pixels(series)  # shared with training: preprocess.py
+            layout, crops = network_inputs(pixels, input_size, laterality)
         with timer.stage("inference", 0.3):
             batch = np.stack([c.pixels for c in crops])[:, None]
             p_frac, p_type, p_sub, cams, theta = run_session(sess, {"image": batch})
@@ -201,15 +199,6 @@ class FemurAOAdapter(OnnxAdapter):
 
 
 # ----------------------------------------------------------------------------------------------
-
-
-def _bone_bright(series: Series) -> np.ndarray:
-    arr = np.asarray(series.image.array[0], np.float32)
-    if arr.ndim == 3:  # RGB image: luminance
-        arr = arr[..., :3].mean(-1)
-    if series.invert:  # MONOCHROME1: bone is dark in the stored values
-        arr = float(arr.max()) - arr
-    return arr
 
 
 def _side_result(

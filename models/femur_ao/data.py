@@ -1,10 +1,11 @@
 """Training data: per-femur network inputs with class and femoral-head box, from phantoms or
-from a folder of images with a labels CSV, through the same crop code as the adapter.
+from a folder of images with a labels CSV, through the adapter's own preprocessing
+(``preprocess.py``); folder images are read by the project's one reader, ``app.study.load``.
 
 Folder layout (``--data PATH``)::
 
     PATH/labels.csv   columns: file,label[,side][,x0,y0,x1,y1]
-    PATH/<file>       DICOM, PNG or JPEG; one femur per row (as in the paper's data set, where
+    PATH/<file>       DICOM, PNG, JPEG or TIFF; one femur per row (as in the paper's data set, where
                       each AP image was cut into single femurs); label is normal or A1..B3;
                       side is right/left (else detected); x0..y1 an optional femoral-head box
                       in image pixels (column, row).
@@ -20,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from models.femur_ao.phantom import CLASSES, generate
-from models.femur_ao.sides import Layout, SideCrop, crop_sides
+from models.femur_ao.preprocess import bone_bright, network_inputs, read_radiograph
+from models.femur_ao.sides import Layout, SideCrop, single_hip_side
 
 
 @dataclass
@@ -65,7 +67,9 @@ def box_to_crop(box: tuple[float, float, float, float], crop: SideCrop, input_si
 def _phantom_items(args: tuple[int, int, tuple[int, int]]):
     seed, input_size, shape = args
     sample = generate(seed, shape=shape)
-    _, crops = crop_sides(sample.image, input_size)
+    # The phantom's pixels are what write_study stores (MONOCHROME2, uint16), so these are the
+    # inputs the adapter computes from the DICOM (tests/models/test_femur_preprocess.py).
+    _, crops = network_inputs(bone_bright(sample.image), input_size)
     out = []
     for crop in crops:
         box = box_to_crop(sample.head_boxes[crop.side], crop, input_size)
@@ -92,34 +96,6 @@ def phantom_set(
     )
 
 
-def _read_image(path: Path) -> tuple[np.ndarray, str]:
-    """2-D bone-bright pixels and the DICOM laterality ('' when none)."""
-    if path.suffix.lower() in (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"):
-        from PIL import Image
-
-        with Image.open(path) as im:
-            return np.asarray(im.convert("F"), np.float32), ""
-    try:
-        from app.study import load  # the project's loader when present
-    except ImportError:
-        load = None
-    if load is not None:
-        series = load(path).all_series()[0]
-        arr = np.asarray(series.image.array[0], np.float32)
-        if arr.ndim == 3:
-            arr = arr.mean(-1)
-        if series.invert:
-            arr = arr.max() - arr
-        return arr, str(series.meta.get("laterality", ""))
-    import pydicom
-
-    ds = pydicom.dcmread(path)
-    arr = ds.pixel_array.astype(np.float32)
-    if ds.get("PhotometricInterpretation", "") == "MONOCHROME1":
-        arr = arr.max() - arr
-    return arr, str(ds.get("ImageLaterality", "") or ds.get("Laterality", ""))
-
-
 def folder_set(folder: Path, input_size: int) -> FemurSet:
     """Read ``folder/labels.csv`` and its images; every row is one femur."""
     folder = Path(folder)
@@ -134,13 +110,13 @@ def folder_set(folder: Path, input_size: int) -> FemurSet:
             label = (row.get("label") or "").strip()
             if label not in CLASSES:
                 raise ValueError(f"{csv_path}:{n}: label {label!r} is not one of {CLASSES}")
-            image, laterality = _read_image(folder / row["file"])
+            image, laterality = read_radiograph(folder / row["file"])
             side = (row.get("side") or "").strip().lower()
             if side in ("right", "left"):
                 layout = Layout("single", (side,), "labels CSV")
             else:
                 layout = None
-            _, crops = crop_sides(
+            _, crops = network_inputs(
                 image, input_size, laterality, layout=layout or _single(image, laterality)
             )
             crop = crops[0]
@@ -164,8 +140,6 @@ def folder_set(folder: Path, input_size: int) -> FemurSet:
 
 
 def _single(image: np.ndarray, laterality: str) -> Layout:
-    from models.femur_ao.sides import single_hip_side
-
     lat = (laterality or "").strip().upper()[:1]
     if lat in ("L", "R"):
         return Layout("single", ("left" if lat == "L" else "right",), "DICOM laterality tag")
