@@ -383,28 +383,20 @@ def _rough_mask(rng, grid, fine, calc, dilate_mm, shift_mm, drop_prob) -> np.nda
 
 def write_study(sample: CalcaneusSample, out_dir: Path) -> Path:
     """Write the radiograph as DX DICOM plus truth.json (+ label maps); returns ``out_dir``."""
-    import pydicom
-
     from app.findings.truth import write_truth
-    from app.study.dicom_writer import PatientTags, write_radiograph
+    from models.common.study_writer import phantom_patient, phantom_source, write_phantom_radiograph
 
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    patient = PatientTags(
-        name=f"PHANTOM^CALCANEUS^{sample.seed}",
-        patient_id=f"PH-CALC-{sample.seed:05d}",
-        study_description="Synthetic lateral calcaneus (phantom, not a patient)",
-        body_part="FOOT",
-    )
-    dcm = write_radiograph(
-        sample.image, out_dir / "calcaneus_lateral.dcm", sample.pixel_spacing_mm, modality="DX",
-        patient=patient, series_description=f"Calcaneus lateral {sample.side}",
-        view_position="LL" if sample.side == "left" else "RL", window=sample.window,
+    patient = phantom_patient(
+        f"PHANTOM^CALCANEUS^{sample.seed}", f"PH-CALC-{sample.seed:05d}",
+        "Synthetic lateral calcaneus (phantom, not a patient)", "FOOT",
     )  # fmt: skip
-    # Toes to the image's right, sole down (the writer is generic: add the orientation).
-    ds = pydicom.dcmread(dcm)
-    ds.PatientOrientation = ["A", "F"]
-    ds.save_as(dcm, enforce_file_format=True)
+    write_phantom_radiograph(
+        sample.image, out_dir / "calcaneus_lateral.dcm", patient=patient,
+        spacing_mm=sample.pixel_spacing_mm, series_description=f"Calcaneus lateral {sample.side}",
+        view_position="LL" if sample.side == "left" else "RL", window=sample.window,
+        tags={"PatientOrientation": ["A", "F"]},  # toes to the image's right, sole down
+    )  # fmt: skip
     present = [n for n in LABELS if sample.labels[n]]
     regions = {n + 1: (name, LABEL_COLORS[name]) for n, name in enumerate(LABELS)}
     write_truth(
@@ -417,7 +409,7 @@ def write_study(sample: CalcaneusSample, out_dir: Path) -> Path:
             "side": sample.side,
             "bohler_angle_deg": round(sample.bohler_angle_deg, 1),
         },
-        source=f"synthetic phantom, seed {sample.seed} (models.calcaneus_msrt.phantom)",
+        source=phantom_source(sample.seed, "models.calcaneus_msrt.phantom"),
         labelmaps=[
             ("Fracture regions (truth)", sample.volume(sample.fracture_regions), regions),
             (

@@ -18,7 +18,6 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 
 from app.findings.truth import write_truth
-from app.study.dicom_writer import PatientTags, write_series
 from app.study.geometry import ImageVolume
 from models.cervical_fracture.labels import LABEL_TABLE, OTHER_SPINE, VERTEBRAE
 
@@ -378,26 +377,24 @@ def generate(seed: int, **options) -> CervicalSample:
 
 def write_study(sample: CervicalSample, out_dir: Path) -> Path:
     """The CT as a DICOM series plus truth.json (label map NIfTI and fracture labels)."""
+    from models.common.study_writer import phantom_patient, phantom_source, write_phantom_series
+
     out_dir = Path(out_dir)
-    patient = PatientTags(
-        name=f"PHANTOM^CSPINE{sample.seed}",
-        patient_id=f"PHANTOM-CSPINE-{sample.seed:04d}",
-        study_description="Synthetic cervical spine CT phantom (not a patient)",
-        body_part="CSPINE",
+    patient = phantom_patient(
+        f"PHANTOM^CSPINE{sample.seed}",
+        f"PHANTOM-CSPINE-{sample.seed:04d}",
+        "Synthetic cervical spine CT phantom (not a patient)",
+        "CSPINE",
     )
-    write_series(
-        sample.ct,
-        out_dir,
-        modality="CT",
-        patient=patient,
-        series_description="Synthetic neck CT, bone kernel",
-        window=(400.0, 1800.0),
-    )
+    write_phantom_series(
+        sample.ct, out_dir, patient=patient, modality="CT",
+        series_description="Synthetic neck CT, bone kernel", window=(400.0, 1800.0),
+    )  # fmt: skip
     write_truth(
         out_dir,
         TASK_ID,
         sample.truth_labels(),
-        f"synthetic phantom, seed {sample.seed}",
+        phantom_source(sample.seed),
         labelmaps=[("Vertebrae (truth)", sample.labels, LABEL_TABLE)],
     )
     return out_dir

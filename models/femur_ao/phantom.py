@@ -595,25 +595,21 @@ def single_hip(sample: HipSample, side: str) -> HipSample:
 def write_study(sample: HipSample, out_dir: Path) -> Path:
     """Write the radiograph as DICOM (DX, AP) and truth.json beside it; returns the DICOM path."""
     from app.findings.truth import write_truth
-    from app.study.dicom_writer import PatientTags, write_radiograph
+    from models.common.study_writer import phantom_patient, phantom_source, write_phantom_radiograph
 
     out_dir = Path(out_dir)
     body = "PELVIS" if sample.view == "bilateral" else "HIP"
     desc = "AP pelvis" if sample.view == "bilateral" else f"AP {sample.view} hip"
-    path = write_radiograph(
-        sample.image,
-        out_dir / "image.dcm",
-        pixel_spacing_mm=sample.spacing_mm,
-        modality="DX",
-        patient=PatientTags(
-            patient_id=f"FEMUR-{sample.seed:04d}",
-            study_description=f"Synthetic {desc} (phantom, not a patient)",
-            body_part=body,
-        ),
-        series_description=f"Synthetic {desc}",
-        view_position="AP",
-        window=(1800.0, 3200.0),
+    patient = phantom_patient(
+        "PHANTOM^SYNTHETIC",
+        f"FEMUR-{sample.seed:04d}",
+        f"Synthetic {desc} (phantom, not a patient)",
+        body,
     )
+    path = write_phantom_radiograph(
+        sample.image, out_dir / "image.dcm", patient=patient, spacing_mm=sample.spacing_mm,
+        series_description=f"Synthetic {desc}", view_position="AP", window=(1800.0, 3200.0),
+    )  # fmt: skip
     boxes = [
         {"i0": b[0], "j0": b[1], "i1": b[2], "j1": b[3], "k": 0, "caption": side}
         for side, b in sample.head_boxes.items()
@@ -622,7 +618,7 @@ def write_study(sample: HipSample, out_dir: Path) -> Path:
         out_dir,
         task="femur-ao",
         labels=dict(sample.labels),
-        source=f"synthetic phantom, seed {sample.seed}",
+        source=phantom_source(sample.seed),
         boxes=[("Femoral heads (truth)", boxes)],
     )
     return path

@@ -357,21 +357,18 @@ def _shrink(points: np.ndarray, mm: float) -> np.ndarray:
 def write_study(sample: LumbarSample, out_dir: Path) -> Path:
     """Write the series as MR DICOM (one file per slice) plus truth.json; returns ``out_dir``."""
     from app.findings.truth import write_truth
-    from app.study.dicom_writer import PatientTags, write_series
+    from models.common.study_writer import phantom_patient, phantom_source, write_phantom_series
 
     out_dir = Path(out_dir)
-    patient = PatientTags(
-        name=f"PHANTOM^LSPINE^{sample.seed}",
-        patient_id=f"PH-LMR-{sample.seed:05d}",
-        study_description="Synthetic lumbar spine MR (phantom, not a patient)",
-        body_part="LSPINE",
-    )
-    paths = write_series(
-        sample.image_volume(), out_dir, modality="MR", patient=patient,
-        series_description="SAG T2 TSE (synthetic)", window=sample.window,
-        file_names=[f"sag_t2_{k:03d}.dcm" for k in range(sample.volume.shape[0])],
+    patient = phantom_patient(
+        f"PHANTOM^LSPINE^{sample.seed}", f"PH-LMR-{sample.seed:05d}",
+        "Synthetic lumbar spine MR (phantom, not a patient)", "LSPINE",
     )  # fmt: skip
-    _mr_tags(paths)
+    write_phantom_series(
+        sample.image_volume(), out_dir, patient=patient, modality="MR",
+        series_description="SAG T2 TSE (synthetic)", window=sample.window,
+        file_names=[f"sag_t2_{k:03d}.dcm" for k in range(sample.volume.shape[0])], tags=MR_TAGS,
+    )  # fmt: skip
     colors = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48)]
     table = {n + 1: (name, colors[n % 5] if name in VERTEBRAE else (70, 240, 240))
              for n, name in enumerate(OBJECTS)}  # fmt: skip
@@ -385,7 +382,7 @@ def write_study(sample: LumbarSample, out_dir: Path) -> Path:
             "landmarks_px": {n: [round(i, 2), round(j, 2)] for n, (i, j) in
                              sample.landmarks_px.items()},  # fmt: skip
         },
-        source=f"synthetic phantom, seed {sample.seed} (models.lumbar_ccfnet.phantom)",
+        source=phantom_source(sample.seed, "models.lumbar_ccfnet.phantom"),
         labelmaps=[("Vertebrae and discs (truth)", sample.image_volume(sample.objects), table)],
         landmarks=[{"name": n, "position_lps": [round(float(c), 3) for c in p],
                     "status": sample.status[n]} for n, p in sample.landmarks_lps.items()],
@@ -393,18 +390,18 @@ def write_study(sample: LumbarSample, out_dir: Path) -> Path:
     return out_dir
 
 
-def _mr_tags(paths: list[Path]) -> None:
-    """MR acquisition tags a reader expects on a sagittal T2 TSE (the writer is generic)."""
-    import pydicom
-
-    for path in paths:
-        ds = pydicom.dcmread(path)
-        ds.ImageType = ["ORIGINAL", "PRIMARY", "M", "ND"]
-        ds.ScanningSequence, ds.SequenceVariant, ds.MRAcquisitionType = "SE", "SK", "2D"
-        ds.RepetitionTime, ds.EchoTime, ds.EchoTrainLength = "3200", "105", "17"
-        ds.MagneticFieldStrength = "1.5"
-        ds.ProtocolName = "L-SPINE SAG T2 (synthetic)"
-        ds.save_as(path, enforce_file_format=True)
+# MR acquisition tags a reader expects on a sagittal T2 TSE (the writer is generic).
+MR_TAGS = {
+    "ImageType": ["ORIGINAL", "PRIMARY", "M", "ND"],
+    "ScanningSequence": "SE",
+    "SequenceVariant": "SK",
+    "MRAcquisitionType": "2D",
+    "RepetitionTime": "3200",
+    "EchoTime": "105",
+    "EchoTrainLength": "17",
+    "MagneticFieldStrength": "1.5",
+    "ProtocolName": "L-SPINE SAG T2 (synthetic)",
+}
 
 
 def write_demo(out_dir: Path, seed: int = 0, rows: int = 320, cols: int = 320,

@@ -409,29 +409,21 @@ def write_study(sample: SpineSample, out_dir: Path, fmt: str = "dicom") -> Path:
 
 
 def _write_dicom_view(sample, view, pixels, window, vdir, study_uid) -> Path:
-    import pydicom
+    from models.common.study_writer import phantom_patient, write_phantom_radiograph
 
-    from app.study.dicom_writer import PatientTags, write_radiograph
-
-    patient = PatientTags(
-        name=f"PHANTOM^SPINE^{sample.seed}",
-        patient_id=f"PH-SPINE-{sample.seed:05d}",
-        study_description="Synthetic lumbar spine AP and lateral (phantom, not a patient)",
-        body_part="LSPINE",
-    )
-    path = write_radiograph(
-        pixels, vdir / f"spine_{view.lower()}.dcm", sample.pixel_spacing_mm, modality="DX",
-        patient=patient, series_description=f"L-spine {view}",
-        view_position="AP" if view == "AP" else "LL", window=window,
+    patient = phantom_patient(
+        f"PHANTOM^SPINE^{sample.seed}", f"PH-SPINE-{sample.seed:05d}",
+        "Synthetic lumbar spine AP and lateral (phantom, not a patient)", "LSPINE",
     )  # fmt: skip
-    # Both views belong to one study: write_radiograph makes a new study UID per file.
-    ds = pydicom.dcmread(path)
-    ds.StudyInstanceUID = study_uid
-    ds.SeriesNumber = 1 if view == "AP" else 2
-    # Row and column directions in the patient: AP shows the right on the left; LAT faces left.
-    ds.PatientOrientation = ["L", "F"] if view == "AP" else ["P", "F"]
-    ds.save_as(path, enforce_file_format=True)
-    return path
+    # Both views belong to one study (study_uid); row and column directions in the patient: AP
+    # shows the right on the left, LAT faces left.
+    return write_phantom_radiograph(
+        pixels, vdir / f"spine_{view.lower()}.dcm", patient=patient,
+        spacing_mm=sample.pixel_spacing_mm, series_description=f"L-spine {view}",
+        view_position="AP" if view == "AP" else "LL", window=window, study_uid=study_uid,
+        tags={"SeriesNumber": 1 if view == "AP" else 2,
+              "PatientOrientation": ["L", "F"] if view == "AP" else ["P", "F"]},
+    )  # fmt: skip
 
 
 def _write_jpeg_view(view, pixels, masks, vdir) -> Path:
@@ -449,6 +441,7 @@ def _write_jpeg_view(view, pixels, masks, vdir) -> Path:
 
 def _write_view_truth(sample, view, masks, levels, spacing, vdir) -> Path:
     from app.findings.truth import write_truth
+    from models.common.study_writer import phantom_source
 
     grid = xr.Grid(*levels.shape, *spacing)
     maps = [(f"{view} vertebral levels (truth)", xr.radiograph_volume(levels, grid),
@@ -473,7 +466,7 @@ def _write_view_truth(sample, view, masks, levels, spacing, vdir) -> Path:
             "masks": list(masks),
             "vertebral_heights": heights,
         },
-        source=f"synthetic phantom, seed {sample.seed} (models.spine_xray.phantom)",
+        source=phantom_source(sample.seed, "models.spine_xray.phantom"),
         labelmaps=maps,
     )
 
