@@ -4,12 +4,29 @@ with the demo disclaimer in plain sight."""
 
 from __future__ import annotations
 
+import html
+
 from PySide6 import QtCore, QtGui, QtWidgets
 from PySide6.QtCore import Qt, Signal
 
 from app.findings.types import DEMO_DISCLAIMER, AnalysisResult, Finding
 
 FINDING_ROLE = Qt.ItemDataRole.UserRole + 1
+NO_TASK = "no task for this series"
+ORIGIN_WORDS = {"auto": "chosen automatically", "user": "assigned by you", "edited": "edited"}
+
+
+def inputs_text(inputs: dict[str, dict]) -> str:
+    """Which series filled each input slot (``Provenance.inputs``), as rich text."""
+    rows = []
+    for slot, rec in inputs.items():
+        what = " ".join(p for p in (rec.get("modality", ""), rec.get("description", "")) if p)
+        origin = ORIGIN_WORDS.get(rec.get("origin", ""), rec.get("origin", ""))
+        rows.append(
+            f"<b>{html.escape(slot)}</b>: {html.escape(what or rec.get('series_uid', ''))}"
+            + (f" <i>({html.escape(origin)})</i>" if origin else "")
+        )
+    return "Inputs: " + "; ".join(rows) if rows else ""
 
 
 class ProbabilityBar(QtWidgets.QWidget):
@@ -73,6 +90,9 @@ class FindingsPanel(QtWidgets.QWidget):
         self.summary.setWordWrap(True)
         self.summary.setStyleSheet("font-weight: bold; font-size: 13px;")
         layout.addWidget(self.summary)
+        self.inputs = QtWidgets.QLabel("")  # which series filled each input slot
+        self.inputs.setWordWrap(True)
+        layout.addWidget(self.inputs)
         self.tree = QtWidgets.QTreeWidget()
         self.tree.setHeaderLabels(["Finding", "Probability", "Call"])
         self.tree.setColumnWidth(0, 150)
@@ -88,7 +108,7 @@ class FindingsPanel(QtWidgets.QWidget):
         self.disclaimer.setStyleSheet("color: #d03030; font-weight: bold;")
         layout.addWidget(self.disclaimer)
         # long texts wrap inside the panel instead of widening the dock over the views
-        for label in (self.stage_label, self.message, self.summary, self.provenance):
+        for label in (self.stage_label, self.message, self.summary, self.inputs, self.provenance):
             label.setSizePolicy(
                 QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred
             )
@@ -99,17 +119,33 @@ class FindingsPanel(QtWidgets.QWidget):
         self.run_button.clicked.connect(self._on_run)
         self.cancel_button.clicked.connect(self.cancel_requested)
         self.result: AnalysisResult | None = None
+        self.tasks: list[str] = []
+        self._running_task = ""
 
     # ---- tasks -----------------------------------------------------------------------
-    def set_tasks(self, tasks: list[str]) -> None:
+    def set_tasks(self, tasks: list[str], why_none: str = "") -> None:
+        """The tasks the open study can feed; none: "no task for this series", the reasons on
+        hover, and Analyse disabled."""
+        keep = self.task_combo.currentText()
+        self.task_combo.blockSignals(True)
         self.task_combo.clear()
-        self.task_combo.addItems(tasks)
-        self.run_button.setEnabled(bool(tasks))
-        if not tasks:
-            self.stage_label.setText("No analysis task is available in this build.")
+        self.tasks = list(tasks)
+        if tasks:
+            self.task_combo.addItems(tasks)
+            if keep in tasks:
+                self.task_combo.setCurrentText(keep)
+            self.task_combo.setToolTip("Analysis task (one per paper)")
+        else:
+            self.task_combo.addItem(NO_TASK)
+            self.task_combo.setToolTip(why_none or "No analysis task is available in this build.")
+        self.task_combo.blockSignals(False)
+        self.run_button.setEnabled(bool(tasks) and not self.cancel_button.isEnabled())
+        self.run_button.setToolTip("" if tasks else self.task_combo.toolTip())
 
     def current_task(self) -> str:
-        return self.task_combo.currentText()
+        """The chosen task id, or "" when no task can run on the open study."""
+        text = self.task_combo.currentText()
+        return text if text in self.tasks else ""
 
     def _on_run(self) -> None:
         if self.current_task():
@@ -117,7 +153,8 @@ class FindingsPanel(QtWidgets.QWidget):
 
     # ---- run state ------------------------------------------------------------------
     def set_running(self, running: bool, task: str = "") -> None:
-        self.run_button.setEnabled(not running)
+        self._running_task = task if running else ""
+        self.run_button.setEnabled(not running and bool(self.tasks))
         self.cancel_button.setEnabled(running)
         self.task_combo.setEnabled(not running)
         self.progress.setVisible(running)
@@ -127,7 +164,8 @@ class FindingsPanel(QtWidgets.QWidget):
             self.message.setVisible(False)
 
     def set_progress(self, stage: str, fraction: float) -> None:
-        self.stage_label.setText(f"{self.current_task()}: {stage} ({fraction:.0%})")
+        task = self._running_task or self.current_task()
+        self.stage_label.setText(f"{task}: {stage} ({fraction:.0%})")
         self.progress.setValue(int(1000 * min(max(fraction, 0.0), 1.0)))
 
     def show_message(self, text: str) -> None:
@@ -139,6 +177,7 @@ class FindingsPanel(QtWidgets.QWidget):
         self.result = None
         self.tree.clear()
         self.summary.setText("")
+        self.inputs.setText("")
         self.provenance.setText("")
 
     def show_result(self, result: AnalysisResult) -> None:
@@ -175,6 +214,7 @@ class FindingsPanel(QtWidgets.QWidget):
                 break
         self.tree.expandAll()
         prov = result.provenance
+        self.inputs.setText(inputs_text(prov.inputs))
         timings = ", ".join(f"{k} {v:.2f}s" for k, v in prov.timings_s.items())
         sha = ", ".join(f"{k}: {v[:12]}" for k, v in prov.weights_sha256.items())
         self.provenance.setText(

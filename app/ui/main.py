@@ -13,10 +13,12 @@ import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 from PySide6.QtCore import Qt
 
-from app.findings.types import DEMO_DISCLAIMER, AnalysisResult, Finding, HeatmapOverlay
+from app.findings.types import DEMO_DISCLAIMER, AnalysisResult
 from app.study.model import LoadResult, Series
+from app.ui.analysis_actions import SERIES_ROLE, AnalysisActions
 from app.ui.findings_panel import FindingsPanel
 from app.ui.impression_panel import ImpressionPanel
+from app.ui.input_views import InputViews
 from app.ui.layer_panel import LayerPanel
 from app.ui.view_area import ViewArea
 from app.ui.workers import AnalysisWorker, LoadWorker
@@ -24,7 +26,6 @@ from app.viewstate.layers import LayerList
 from app.viewstate.state import ViewerState
 
 MAX_RECENT = 10
-SERIES_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
 def primary_series(result: LoadResult) -> Series | None:
@@ -65,7 +66,7 @@ class SeriesBrowser(QtWidgets.QListWidget):
         return item
 
 
-class MainWindow(QtWidgets.QMainWindow):
+class MainWindow(AnalysisActions, QtWidgets.QMainWindow):
     def __init__(self) -> None:
         super().__init__()
         self.setWindowTitle("OsteoView")
@@ -94,11 +95,20 @@ class MainWindow(QtWidgets.QMainWindow):
         self.requests: dict[int, object] = {}
         # task id -> slot -> series the user assigned ("Use as" in the series browser)
         self.slot_overrides: dict[str, dict[str, Series]] = {}
+        self.mask_worker: LoadWorker | None = None
+        self._analysed_series: Series | None = None
 
+        # the shown series, or (a result with several image inputs) one view per input
         self.view_area = ViewArea(self.layers)
-        self.setCentralWidget(self.view_area)
+        self.input_views = InputViews(self.layers)
+        self.central = QtWidgets.QStackedWidget()
+        self.central.addWidget(self.view_area)
+        self.central.addWidget(self.input_views)
+        self.setCentralWidget(self.central)
         self.browser = SeriesBrowser()
         self.browser.currentItemChanged.connect(self._on_series_chosen)
+        self.browser.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.browser.customContextMenuRequested.connect(self._on_browser_menu)
         self._dock("Series", self.browser, Qt.DockWidgetArea.LeftDockWidgetArea, 150)
         self.findings = FindingsPanel()
         self.layer_panel = LayerPanel(self.layers)
@@ -117,6 +127,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.findings.cancel_requested.connect(self.cancel_analysis)
         self.findings.finding_clicked.connect(self.on_finding_clicked)
         self.view_area.status.connect(self._show_cursor)
+        self.input_views.status.connect(self._show_cursor)
 
         self._build_status_bar()
         self._build_menus()
@@ -154,6 +165,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.recent_menu = m.addMenu("Open &recent")
         self._rebuild_recent()
         m.addAction("Overlay &ground truth", self.add_truth_layers)
+        m.addAction("Load &mask into slot...", self._load_mask_dialog)
         m.addSeparator()
         m.addAction("&Save viewer state...", self._save_state_dialog)
         m.addAction("Restore viewer s&tate...", self._open_state_dialog)
@@ -164,8 +176,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
         v = self.menuBar().addMenu("&View")
         self.preset_menu = v.addMenu("Window &presets")
-        v.addAction("&Invert (i)", self.view_area.toggle_invert)
-        v.addAction("&Reset (space)", self.view_area.reset)
+        v.addAction("&Invert (i)", lambda: [a.toggle_invert() for a in self.visible_view_areas()])
+        v.addAction("&Reset (space)", lambda: [a.reset() for a in self.visible_view_areas()])
         self.ruler_action = v.addAction("R&uler (r)")
         self.ruler_action.setCheckable(True)
         self.ruler_action.toggled.connect(self.view_area.set_ruler_mode)
@@ -179,33 +191,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.ruler_action.blockSignals(True)
         self.ruler_action.setChecked(on)
         self.ruler_action.blockSignals(False)
-
-    def _refresh_tasks(self) -> None:
-        try:
-            from app.analysis.tasks import available_tasks
-
-            tasks = available_tasks()
-        except Exception:  # noqa: BLE001 - a broken registry must not stop the viewer
-            tasks = []
-        self.findings.set_tasks(tasks)
-        self.task_menu.clear()
-        for task in tasks:
-            self.task_menu.addAction(task, lambda t=task: self._choose_and_run(t))
-
-    def _preselect_task(self, series: Series) -> None:
-        """Offer a task that accepts this series first (the hip radiograph opens on femur-ao)."""
-        from app.analysis.tasks import tasks_accepting
-
-        try:
-            accepting = tasks_accepting(series)
-        except Exception:  # noqa: BLE001 - a broken adapter module must not stop the viewer
-            return
-        if accepting and self.findings.current_task() not in accepting:
-            self.findings.task_combo.setCurrentText(accepting[0])
-
-    def _choose_and_run(self, task: str) -> None:
-        self.findings.task_combo.setCurrentText(task)
-        self.run_task(task)
 
     def _rebuild_presets(self) -> None:
         self.preset_menu.clear()
@@ -352,9 +337,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.result = None
         self.findings.clear_result()
         self.layers.clear()
+        self.show_single_layout()
         self.view_area.set_series(series)
         self._rebuild_presets()
-        self._preselect_task(series)
+        self.update_task_choice()
         self.add_truth_layers(quiet=True)
         title = f"OsteoView - {series.modality} {series.description}"
         self.setWindowTitle(title)
@@ -387,123 +373,8 @@ class MainWindow(QtWidgets.QMainWindow):
             return 0
         self.layers.clear("truth")
         for ov in truth.overlays:
-            self.layers.add_overlay(ov, "truth", reference=self.series.image)
+            self.layers.add_overlay(ov, "truth", self.series.image, self.series.series_uid)
         return len(truth.overlays)
-
-    # ---- analysis -------------------------------------------------------------------------
-    def analysis_request(self, task_id: str, adapter=None):
-        """The inputs of ``task_id`` from the open study, the shown series first; the series the
-        user assigned to a slot (``slot_overrides``) win. InputRejected says what is missing."""
-        from app.analysis.request import resolve_inputs
-        from app.analysis.tasks import get_spec
-
-        spec = adapter.spec if adapter is not None else get_spec(task_id)
-        loaded = self.load_result or LoadResult()
-        if not any(s is self.series for s in loaded.all_series()):
-            from app.study.model import Study
-
-            loaded = LoadResult([Study("", series=[self.series])])
-        overrides = {k: v for k, v in self.slot_overrides.get(task_id, {}).items()}
-        return resolve_inputs(
-            spec, loaded, self.study_path, adapter=adapter, overrides=overrides, prefer=self.series
-        )
-
-    def run_task(self, task_id: str, adapter=None) -> None:
-        if self.series is None:
-            self.findings.show_message("Open a study first.")
-            return
-        if self.analysis_worker is not None and self.analysis_worker.isRunning():
-            return
-        from app.analysis.tasks import UnknownTask
-        from app.engine.adapter import InputRejected
-
-        try:
-            request = self.analysis_request(task_id, adapter)
-        except (InputRejected, UnknownTask) as exc:
-            self.findings.show_message(f"Not analysed: {exc}")
-            return
-        worker = AnalysisWorker(request, self, adapter=adapter)
-        worker.progress.connect(self.findings.set_progress)
-        worker.finished_result.connect(self._on_result)
-        worker.rejected.connect(lambda msg: self._end_analysis(f"Not analysed: {msg}"))
-        worker.failed.connect(lambda msg: self._end_analysis(f"Analysis failed: {msg}"))
-        worker.cancelled.connect(lambda: self._end_analysis("Analysis cancelled."))
-        self.analysis_worker = worker
-        self._analysing = True
-        self.findings.set_running(True, task_id)
-        worker.start()
-
-    def cancel_analysis(self) -> None:
-        if self.analysis_worker is not None:
-            self.analysis_worker.cancel()
-
-    def _end_analysis(self, message: str) -> None:
-        self._analysing = False
-        self.findings.set_running(False)
-        self.findings.stage_label.setText("")
-        self.findings.show_message(message)
-
-    def _on_result(self, result: AnalysisResult, centroids: dict) -> None:
-        self._analysing = False
-        worker = self.sender()
-        if isinstance(worker, AnalysisWorker):
-            if worker.series is not self.series:
-                self._end_analysis("The analysed series is no longer shown; run it again.")
-                return
-            self.requests[id(result)] = worker.request
-        self.findings.set_running(False)
-        self.findings.stage_label.setText(f"{result.task_id}: done")
-        self.apply_result(result, centroids)
-
-    def apply_result(self, result: AnalysisResult, centroids: dict | None = None) -> None:
-        """Show a result: findings in the panel, overlays as layers (a re-run replaces them)."""
-        self.result = result
-        if self.series is not None:
-            runs = self.session_results.setdefault(self.series.series_uid, [])
-            if not any(r is result for r in runs):
-                runs.append(result)
-        source = f"task:{result.task_id}"
-        self.layers.clear(source)
-        overlays = self.overlays_for_shown(result)
-        heatmaps = [ov for ov in overlays if isinstance(ov, HeatmapOverlay)]
-        # one class map at a time (the panel chooses which): the adapter's pick, else the first
-        shown_map = next((ov for ov in heatmaps if ov.visible), heatmaps[0] if heatmaps else None)
-        for ov in overlays:
-            layer = self.layers.add_overlay(ov, source, reference=self.series.image)
-            if layer.kind == "labelmap" and centroids and ov.name in centroids:
-                layer._centroids = centroids[ov.name]
-            if layer.kind == "heatmap":
-                layer.visible = ov is shown_map
-        self.findings.show_result(result)
-        self.view_area.request_update()
-
-    def overlays_for_shown(self, result: AnalysisResult) -> list:
-        """The result's overlays computed on the series on screen: an overlay is drawn only on
-        the input it belongs to (spine draws the AP masks on the AP view, not on the lateral)."""
-        request = self.requests.get(id(result))
-        if request is None or self.series is None:
-            return list(result.overlays)
-        mine = {slot for slot, s in request.inputs.items() if s is self.series}
-        return [ov for ov in result.overlays if not ov.slot or ov.slot in mine]
-
-    def on_finding_clicked(self, finding: Finding) -> None:
-        """Centre on the finding's region; show the map that explains its class."""
-        found = self.layers.find_region(finding.region_id)
-        if found is not None:
-            layer, value = found
-            centroid = layer.centroids().get(value)
-            if centroid is not None:
-                self.view_area.centre_on(centroid)
-                self.statusBar().showMessage(
-                    f"{finding.label}: centred at "
-                    f"({centroid[0]:.1f}, {centroid[1]:.1f}, {centroid[2]:.1f}) mm LPS",
-                    5000,
-                )
-        if any(
-            isinstance(la.overlay, HeatmapOverlay) and la.overlay.label == finding.label
-            for la in self.layers
-        ):
-            self.layers.show_only_heatmap(finding.label)
 
     # ---- state, screenshots ---------------------------------------------------------------
     def viewer_state(self) -> ViewerState:
@@ -622,7 +493,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.is_busy() and not self.confirm_close():
             ev.ignore()
             return
-        for worker in (self.load_worker, self.analysis_worker):
+        for worker in (self.load_worker, self.analysis_worker, self.mask_worker):
             if worker is not None and worker.isRunning():
                 worker.cancel()
                 worker.wait(10000)
@@ -633,6 +504,7 @@ class MainWindow(QtWidgets.QMainWindow):
         for dialog in self.findChildren(ReportDialog):
             dialog.wait_idle()  # a report being written finishes before its thread is destroyed
         self.view_area.shutdown()
+        self.input_views.shutdown()
         ev.accept()
 
 

@@ -36,18 +36,27 @@ PDFTOPPM_MISSING = (
 # ---- what goes into the report (GUI thread) -----------------------------------------------------
 def capture_views(window) -> list[tuple[str, np.ndarray]]:
     """Each visible view as the reader arranged it (slice, window, zoom, layers), as RGB, with a
-    caption saying how it is arranged. Same VTK read-back as the screenshot."""
-    va = window.view_area
+    caption saying how it is arranged: one view area, or one per input of a multi-input result.
+    Same VTK read-back as the screenshot."""
+    out = []
+    for va in window.visible_view_areas():
+        out += _capture_area(va)
+    return out
+
+
+def _capture_area(va) -> list[tuple[str, np.ndarray]]:
     if va.series is None or va.cross is None:
         return []
     va.update_now()
-    shown = [la.name for la in window.layers.visible()]
+    shown = [la.name for la in va.drawn_layers() if la.visible and la.opacity > 0]
     out = []
     for name, view in va.views.items():
         if not view.isVisible() or view.width() < 8 or view.height() < 8:
             continue
         plane = va.cross.planes[name]
         title = name.capitalize() if name != "native" else (va.series.modality or "Image")
+        if va.title:
+            title = f"{va.title}, {title}" if va.volume_mode else va.title
         index = va.cross.slice_index(name) if plane.n_slices > 1 else None
         window_cw = (va.window.center, va.window.width) if va.window is not None else None
         caption = view_caption(
@@ -74,9 +83,11 @@ def collect_report_input(window) -> ReportInput:
     cw = (va.window.center, va.window.width) if va.window is not None else None
     runs = []
     for r in window.results_for(series):
-        request = window.requests.get(id(r))
-        inputs = dict(request.inputs) if request is not None and len(request.inputs) > 1 else {}
-        runs.append(ReportRun(r, series, window=cw, inputs=inputs))
+        # several image inputs: key images of each, with only its own overlays (a mask input is
+        # drawn on its image by the result's overlays, not given pictures of its own)
+        panes = window.result_panes(r)
+        inputs = {p.slot: p.series for p in panes} if len(panes) > 1 else {}
+        runs.append(ReportRun(r, series, window=cw if not inputs else None, inputs=inputs))
     draft = window.impression.draft
     window.impression.flush()
     return ReportInput(

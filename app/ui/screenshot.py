@@ -19,6 +19,7 @@ def take_screenshot(
     from app.ui.capture import capture_window, save_png
     from app.ui.main import MainWindow, primary_series
     from app.ui.workers import prepare_result, thumbnail
+    from app.viewstate.regions import find_target
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     result = load(path)
@@ -47,17 +48,18 @@ def take_screenshot(
         adapter = get_adapter(task)
         request = resolve_inputs(adapter.spec, result, path, adapter=adapter, prefer=series)
         analysis = run_analysis(adapter, request)
-        window.request = request
+        window.requests[id(analysis)] = request
         window.findings.task_combo.setCurrentText(task)
         window.apply_result(analysis, prepare_result(analysis))
         # centre on the first positive region when there is one, as a reader would click it
         for f in sorted(analysis.findings, key=lambda f: -f.probability):
-            if f.region_id and window.layers.find_region(f.region_id):
+            if find_target(window.layers, f.region_id) is not None:
                 window.on_finding_clicked(f)
                 break
         shown["summary"] = analysis.summary
     _settle(app)
-    window.view_area.update_now()
+    for area in window.visible_view_areas():
+        area.update_now()
     _settle(app)
     rgb = capture_window(window)
     save_png(rgb, out)

@@ -287,6 +287,20 @@ class SliceView(QVTKRenderWindowInteractor):
         cam.SetParallelScale(cam.GetParallelScale() / factor)
         self._user_camera = True
 
+    def centre_camera_on(self, x: float, y: float) -> None:
+        """Pan (keeping the zoom) so that plane point (x, y) mm is in the middle of the view."""
+        cam = self.renderer.GetActiveCamera()
+        _, _, fz = cam.GetFocalPoint()
+        _, _, pz = cam.GetPosition()
+        cam.SetFocalPoint(float(x), float(y), fz)
+        cam.SetPosition(float(x), float(y), pz)
+        self._user_camera = True
+
+    def camera_centre(self) -> tuple[float, float]:
+        """The plane point (mm) in the middle of the view."""
+        fx, fy, _ = self.renderer.GetActiveCamera().GetFocalPoint()
+        return float(fx), float(fy)
+
     def pan_pixels(self, dx: float, dy: float) -> None:
         cam = self.renderer.GetActiveCamera()
         mm_per_px = 2 * cam.GetParallelScale() / max(self.height(), 1)

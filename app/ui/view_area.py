@@ -7,6 +7,8 @@ recompose (the scrolled view's pixels; the others only move their crosshair) and
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from PySide6 import QtCore, QtWidgets
 from PySide6.QtCore import Signal
@@ -14,7 +16,7 @@ from PySide6.QtCore import Signal
 from app.study.model import Series
 from app.ui.slice_view import SliceView
 from app.viewstate.compose import compose_view
-from app.viewstate.layers import LayerList
+from app.viewstate.layers import Layer, LayerList
 from app.viewstate.planes import ORIENTATIONS, sample_at
 from app.viewstate.state import CrosshairState
 from app.viewstate.windowing import WindowLevel, data_range, initial_window, presets_for
@@ -33,9 +35,18 @@ class ViewArea(QtWidgets.QWidget):
     window_changed = Signal()
     ruler_toggled = Signal(bool)
 
-    def __init__(self, layers: LayerList, parent=None) -> None:
+    def __init__(
+        self,
+        layers: LayerList,
+        parent=None,
+        layer_filter: Callable[[Layer], bool] | None = None,
+        title: str = "",
+    ) -> None:
         super().__init__(parent)
         self.layers = layers
+        # which of the shared layers this area draws (one input of several: only its own)
+        self.layer_filter = layer_filter
+        self.title = title  # said in each view's corner, e.g. "lateral: DX spine LL"
         self.series: Series | None = None
         self.window: WindowLevel | None = None
         self.cross: CrosshairState | None = None
@@ -62,7 +73,8 @@ class ViewArea(QtWidgets.QWidget):
         )
         self._placeholder.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
         self._splitter.addWidget(self._placeholder)
-        layers.subscribe(lambda what, layer: self.request_update())
+        self._on_layers = lambda what, layer: self.request_update()
+        layers.subscribe(self._on_layers)
 
     # ---- series -------------------------------------------------------------------
     def _make_views(self, names: tuple[str, ...]) -> None:
@@ -179,6 +191,7 @@ class ViewArea(QtWidgets.QWidget):
     def shutdown(self) -> None:
         """Stop drawing and release the render windows (the main window is closing)."""
         self._closed = True
+        self.layers.unsubscribe(self._on_layers)
         self._draw_timer.stop()
         self._to_draw = set()
         self._update_pending = False
@@ -188,8 +201,14 @@ class ViewArea(QtWidgets.QWidget):
     def _compose(self, name: str):
         shown = self._display_plane(name)
         return shown, compose_view(
-            self.series.image, self.window, shown, self.cross.depth(name), list(self.layers)
+            self.series.image, self.window, shown, self.cross.depth(name), self.drawn_layers()
         )
+
+    def drawn_layers(self) -> list[Layer]:
+        """The layers this area draws, bottom first."""
+        if self.layer_filter is None:
+            return list(self.layers)
+        return [la for la in self.layers if self.layer_filter(la)]
 
     def _draw(self, name: str) -> None:
         if self._closed or self.series is None or self.cross is None or self.window is None:
@@ -213,6 +232,8 @@ class ViewArea(QtWidgets.QWidget):
             view.set_crosshair(None)
         n = plane.n_slices
         title = name.capitalize() if name != "native" else self.series.modality
+        if self.title:
+            title = f"{self.title}  {title}" if self.volume_mode else self.title
         upper = f"{title}  {self.cross.slice_index(name) + 1}/{n}" if n > 1 else title
         lower = f"W {self.window.width:.0f}  L {self.window.center:.0f}" + (
             "  inverted" if self.window.invert else ""
@@ -250,10 +271,16 @@ class ViewArea(QtWidgets.QWidget):
         self.request_update({view} if view else None)
 
     def centre_on(self, xyz: np.ndarray) -> None:
-        """Put the crosshair (and so every view's slice) on a world point."""
+        """Put the crosshair (and so every view's slice) on a world point; an image (one plane,
+        no slices to move through) is panned so that the point is in the middle of its view."""
         if self.cross is None:
             return
         self.cross.set_point(xyz)
+        if not self.volume_mode:
+            for name, view in self.views.items():
+                plane = self.cross.planes[name]
+                row, col, _ = plane.to_plane(np.asarray(xyz, dtype=float))
+                view.centre_camera_on(col * plane.spacing[1], row * plane.spacing[0])
         self.request_update()
 
     def set_window(self, center: float, width: float) -> None:

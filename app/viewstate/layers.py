@@ -187,6 +187,10 @@ class LayerList:
     def subscribe(self, fn: Listener) -> None:
         self._listeners.append(fn)
 
+    def unsubscribe(self, fn: Listener) -> None:
+        """Stop telling ``fn`` (a view that is going away)."""
+        self._listeners = [f for f in self._listeners if f is not fn]
+
     def _emit(self, what: str, layer: Layer | None) -> None:
         for fn in list(self._listeners):
             fn(what, layer)
