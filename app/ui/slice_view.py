@@ -102,6 +102,9 @@ class SliceView(QVTKRenderWindowInteractor):
         self.image_actor = vtkImageActor()
         self.image_actor.GetMapper().SetInputData(self.image_data)
         self.image_actor.InterpolateOff()
+        # draw the edge pixels whole: by default VTK stops at their centres, cutting half a
+        # pixel off every side (what the report's pictures show in full)
+        self.image_actor.GetMapper().BorderOn()
         self.image_actor.VisibilityOff()
         self.renderer.AddActor(self.image_actor)
 

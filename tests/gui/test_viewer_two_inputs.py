@@ -90,6 +90,18 @@ def test_each_input_in_its_own_view_with_only_its_overlays(qtbot, window, pair_d
     text = window.findings.inputs.text()
     assert "<b>ap</b>: DX spine AP" in text and "<b>lateral</b>: DX spine LL" in text
     assert "chosen automatically" in text
+    # the report gets each input with its own overlays, and both arranged views
+    from app.report.pdf import run_key_images
+    from app.ui.report_dialog import collect_report_input
+
+    inp = collect_report_input(window)
+    (run,) = inp.runs
+    assert list(run.inputs) == ["ap", "lateral"]
+    captions = [k.caption for k in run_key_images(run)]
+    assert captions[0].startswith("ap: ") and captions[-1] == (
+        "lateral: Image with Lateral mask, Lateral box"
+    )
+    assert [c.split(",")[0] for c, _ in inp.views] == ["ap: DX spine AP", "lateral: DX spine LL"]
 
     # clicking the lateral box's finding centres the lateral view on the box
     view = lat_area.views["native"]
