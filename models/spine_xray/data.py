@@ -159,13 +159,15 @@ def _view_image(view_dir: Path) -> Path:
 
 def read_case(case_dir: Path, label: str) -> dict[str, tuple]:
     """One case of the folder layout: per view (pixels, masks or None, spacing)."""
+    missing = [sub for sub in VIEW_DIRS.values() if not (case_dir / sub).is_dir()]
+    if missing:
+        raise FileNotFoundError(
+            f"{case_dir}: no {' or '.join(missing)} folder; each case has AP/ and LAT/ "
+            "(models/spine_xray/data.py)"
+        )
     views = {}
     for view, sub in VIEW_DIRS.items():
         vdir = case_dir / sub
-        if not vdir.is_dir():
-            raise FileNotFoundError(
-                f"{case_dir}: no {sub}/ folder; each case has AP/ and LAT/ (models/spine_xray/data.py)"
-            )
         pixels, spacing = read_image(_view_image(vdir))
         names = AP_MASKS if view == "ap" else LAT_MASKS
         files = [vdir / "masks" / f"{n.replace(' ', '_')}.png" for n in names]

@@ -30,6 +30,6 @@ TASK = TaskSpec(
     ),
     adapter="models.spine_xray.adapter:SpineXrayAdapter",
     phantom="models.spine_xray.phantom",
-    state="phantom and demo studies only; model not built yet",
+    state="per-view U-Net masks, vertebral levels, dual-view classifier, SHAP; demo weights",
     paper="spine_xray_seg_cls_shap.txt",
 )
