@@ -101,6 +101,26 @@ def test_folder_with_an_aborting_slice_loads_the_rest(
     assert [e["path"] for e in doc["errors"]] == [str(bad)]
 
 
+def test_a_decoder_that_never_returns_is_given_up(real_data: Path, tmp_path: Path) -> None:
+    """CharLS loops on this truncated JPEG-LS stream (found by the fuzzer); the decoder child
+    is killed after its time limit, the file is reported and the next decode works."""
+    import struct
+
+    from app.study import decode_pool
+
+    data = bytearray((real_data / "pydicom_data" / "JLSL_RGB_ILV2.dcm").read_bytes())
+    pos = data.find(b"\xe0\x7f\x10\x00OB\x00\x00")  # PixelData, undefined length
+    struct.pack_into("<L", data, pos + 8, 0x7FFFFFFF)
+    path = tmp_path / "loops.dcm"
+    path.write_bytes(bytes(data[:707]))
+    t0 = time.perf_counter()
+    with pytest.raises(StudyLoadError, match="did not finish within"):
+        load(path)
+    assert time.perf_counter() - t0 < decode_pool.BASE_TIMEOUT_S + 30
+    (series,) = load(real_data / "pydicom_data" / "JLSL_RGB_ILV2.dcm").all_series()
+    assert series.image.is_rgb
+
+
 def test_codestream_checks_name_both_sides() -> None:
     from app.study.codestream import StreamMismatch, check_frame, check_photometric
 

@@ -25,15 +25,17 @@ import numpy as np
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 POOL_SIZE = max(1, min(2, os.cpu_count() or 1))
-BASE_TIMEOUT_S = 5.0  # a hanging decoder is given up on after this, plus PER_MB_S per MB
+BASE_TIMEOUT_S = 4.0  # a hanging decoder is given up on after this, plus PER_MB_S per MB
 PER_MB_S = 0.5
+MAX_TIMEOUT_S = 120.0
 IN_PROCESS_ENV = "OSTEOVIEW_DECODE_IN_PROCESS"  # "1": decode in this process (benchmarks only)
 
 Outcome = tuple[str, np.ndarray | str]  # ("ok", array) or ("error", reason)
 
 
 def timeout_for(n_bytes: int) -> float:
-    return BASE_TIMEOUT_S + PER_MB_S * n_bytes / 1e6
+    """Time for decoding ``n_bytes`` of declared pixels (a header may claim any size)."""
+    return min(BASE_TIMEOUT_S + PER_MB_S * n_bytes / 1e6, MAX_TIMEOUT_S)
 
 
 def in_process() -> bool:
@@ -143,7 +145,7 @@ class DecodePool:
     def __init__(self, size: int = POOL_SIZE) -> None:
         self.size = size
         self._idle: list[_Worker] = []
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entered when a file is asked for out of plan
 
     def _take(self) -> _Worker | None:
         if self._idle:

@@ -343,7 +343,8 @@ def load_dicom_files(
         except MemoryError:
             ctx.errors.append(LoadError(path, "not enough memory to read the header"))
         except Exception as exc:  # noqa: BLE001 - malformed files raise anything in pydicom
-            ctx.errors.append(LoadError(path, f"unreadable DICOM ({type(exc).__name__}: {exc})"))
+            detail = " ".join(str(exc).split())[:200]
+            ctx.errors.append(LoadError(path, f"unreadable DICOM ({type(exc).__name__}: {detail})"))
         else:
             groups[group_key(header)].extend(frames)
         tick()

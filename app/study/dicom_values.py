@@ -194,5 +194,7 @@ _WHY = {
 
 def os_reason(exc: OSError, what: str = "the file") -> str:
     """``cannot read the file: permission denied (...)``, never a raw ``[Errno 13]``."""
-    why = _WHY.get(exc.errno or -1) or (exc.strerror or type(exc).__name__).lower()
+    why = _WHY.get(exc.errno or -1)
+    if why is None:  # errno-less OSErrors (pydicom raises them) carry their reason as text
+        why = " ".join(str(exc.strerror or exc or type(exc).__name__).split())[:200]
     return f"cannot read {what}: {why}"

@@ -82,6 +82,8 @@ def _is_dicom(path: Path) -> bool:
 
 # ---------------------------------------------------------------- byte-level mutations
 def flip_bytes(data: bytearray, rng: random.Random) -> str:
+    if not data:  # truncated to nothing by an earlier step
+        return "nothing left to flip"
     n = rng.choice([1, 2, 4, 8, 32])
     head = rng.random() < 0.6  # the header region is where parsers branch
     limit = min(len(data), 4096) if head else len(data)
@@ -94,6 +96,8 @@ def flip_bytes(data: bytearray, rng: random.Random) -> str:
 
 
 def truncate(data: bytearray, rng: random.Random) -> str:
+    if not data:
+        return "nothing left to truncate"
     cut = rng.randrange(len(data)) if rng.random() < 0.5 else rng.randrange(min(len(data), 4096))
     del data[cut:]
     return f"truncate at {cut}"

@@ -75,7 +75,12 @@ def main() -> None:
     work = Path(args.workdir)
     for line in sys.stdin:
         index = json.loads(line)["index"]
-        target, desc = make_mutant(seeds, args.seed, index, work)
+        try:
+            target, desc = make_mutant(seeds, args.seed, index, work)
+        except Exception as exc:  # noqa: BLE001 - a harness bug is reported, never hidden
+            outcome = {"class": "uncaught", "detail": f"building the mutant failed: {exc!r}"}
+            proto.write(json.dumps({"index": index, "phase": "done", "outcome": outcome}) + "\n")
+            continue
         proto.write(json.dumps({"index": index, "phase": "ready", "desc": desc}) + "\n")
         outcome = _load(target)
         proto.write(json.dumps({"index": index, "phase": "done", "outcome": outcome}) + "\n")
