@@ -20,53 +20,17 @@ from app.ui.findings_panel import FindingsPanel
 from app.ui.impression_panel import ImpressionPanel
 from app.ui.input_views import InputViews
 from app.ui.layer_panel import LayerPanel
+from app.ui.opening import OpeningActions
+from app.ui.series_browser import SeriesBrowser, primary_series
 from app.ui.view_area import ViewArea
 from app.ui.workers import AnalysisWorker, LoadWorker
 from app.viewstate.layers import LayerList
 from app.viewstate.state import ViewerState
 
-MAX_RECENT = 10
+__all__ = ["MainWindow", "primary_series", "run_viewer"]
 
 
-def primary_series(result: LoadResult) -> Series | None:
-    """The series to show first: the largest volume, else the first image."""
-    series = result.all_series()
-    volumes = [s for s in series if s.kind == "volume" and not s.image.is_2d]
-    if volumes:
-        return max(volumes, key=lambda s: int(np.prod(s.shape)))
-    return series[0] if series else None
-
-
-class SeriesBrowser(QtWidgets.QListWidget):
-    def __init__(self, parent=None) -> None:
-        super().__init__(parent)
-        self.setViewMode(QtWidgets.QListView.ViewMode.IconMode)
-        self.setIconSize(QtCore.QSize(96, 96))
-        self.setResizeMode(QtWidgets.QListView.ResizeMode.Adjust)
-        self.setMovement(QtWidgets.QListView.Movement.Static)
-        self.setWordWrap(True)
-        self.setGridSize(QtCore.QSize(120, 140))
-
-    def add_series(self, series: Series, thumb: np.ndarray | None) -> QtWidgets.QListWidgetItem:
-        dims = "x".join(str(n) for n in series.shape[::-1] if n > 1)
-        item = QtWidgets.QListWidgetItem(f"{series.modality} {dims}\n{series.description[:30]}")
-        if thumb is not None:
-            t = np.ascontiguousarray(thumb)
-            img = QtGui.QImage(t.data, t.shape[1], t.shape[0], t.shape[1],
-                               QtGui.QImage.Format.Format_Grayscale8).copy()  # fmt: skip
-            item.setIcon(QtGui.QIcon(QtGui.QPixmap.fromImage(img)))
-        item.setData(SERIES_ROLE, series)
-        item.setToolTip(
-            f"{series.description}\n{series.modality} {series.kind}, spacing "
-            + ", ".join(f"{s:.2f}" for s in series.spacing_mm)
-            + " mm"
-            + ("\n" + "\n".join(series.warnings) if series.warnings else "")
-        )
-        self.addItem(item)
-        return item
-
-
-class MainWindow(AnalysisActions, QtWidgets.QMainWindow):
+class MainWindow(OpeningActions, AnalysisActions, QtWidgets.QMainWindow):
     def __init__(self) -> None:
         super().__init__()
         self.setWindowTitle("OsteoView")
@@ -199,43 +163,6 @@ class MainWindow(AnalysisActions, QtWidgets.QMainWindow):
             label = f"{n + 1}: {name} (L {c:g} / W {w:g})" if n < 9 else name
             self.preset_menu.addAction(label, lambda nm=name: self.view_area.apply_preset(nm))
 
-    # ---- opening ------------------------------------------------------------------------
-    def _open_file_dialog(self) -> None:
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open image or DICOM file")
-        if path:
-            self.open_path(path)
-
-    def _open_folder_dialog(self) -> None:
-        path = QtWidgets.QFileDialog.getExistingDirectory(self, "Open DICOM folder")
-        if path:
-            self.open_path(path)
-
-    def recent_files(self) -> list[str]:
-        value = self.settings.value("recent", [])
-        if isinstance(value, str):
-            value = [value]
-        return [str(v) for v in (value or [])]
-
-    def _remember(self, path: str) -> None:
-        recent = [p for p in self.recent_files() if p != path]
-        self.settings.setValue("recent", [path, *recent][:MAX_RECENT])
-        self._rebuild_recent()
-
-    def _rebuild_recent(self) -> None:
-        self.recent_menu.clear()
-        for path in self.recent_files():
-            self.recent_menu.addAction(path, lambda p=path: self.open_path(p))
-
-    def dragEnterEvent(self, ev) -> None:  # noqa: N802
-        if ev.mimeData().hasUrls():
-            ev.acceptProposedAction()
-
-    def dropEvent(self, ev) -> None:  # noqa: N802
-        urls = [u.toLocalFile() for u in ev.mimeData().urls() if u.isLocalFile()]
-        if urls:
-            self.open_path(urls[0])
-            ev.acceptProposedAction()
-
     def is_busy(self) -> bool:
         """True from the request until its outcome has been shown (not just the thread's life:
         the worker's last signal is still queued when its thread ends)."""
@@ -246,56 +173,6 @@ class MainWindow(AnalysisActions, QtWidgets.QMainWindow):
                 w is not None and w.isRunning() for w in (self.load_worker, self.analysis_worker)
             )
         )
-
-    def open_path(self, path: str) -> None:
-        """Load in a worker thread; the window keeps responding, Cancel stops it."""
-        if self.load_worker is not None and self.load_worker.isRunning():
-            self.load_worker.cancel()
-            self.load_worker.wait()
-        self.study_path = str(path)
-        worker = LoadWorker(str(path), self)
-        worker.progress.connect(self._on_load_progress)
-        worker.loaded.connect(self._on_loaded)
-        worker.failed.connect(self._on_load_failed)
-        worker.cancelled.connect(lambda: self._end_load(f"Loading cancelled: {path}"))
-        self.load_worker = worker
-        self._loading = True
-        self.load_progress.setRange(0, 0)
-        self.load_progress.setVisible(True)
-        self.load_cancel.setVisible(True)
-        self.statusBar().showMessage(f"Loading {path} ...")
-        worker.start()
-
-    def cancel_load(self) -> None:
-        if self.load_worker is not None:
-            self.load_worker.cancel()
-
-    def _on_load_progress(self, done: int, total: int) -> None:
-        self.load_progress.setRange(0, max(total, 1))
-        self.load_progress.setValue(done)
-
-    def _end_load(self, message: str) -> None:
-        self._loading = False
-        self.load_progress.setVisible(False)
-        self.load_cancel.setVisible(False)
-        self.statusBar().showMessage(message, 10000)
-
-    def _on_load_failed(self, message: str) -> None:
-        self._end_load(message)
-        # non-modal: the message names the file and the reason; the window stays usable
-        box = QtWidgets.QMessageBox(
-            QtWidgets.QMessageBox.Icon.Warning, "Cannot open", message, parent=self
-        )
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.setModal(False)
-        box.show()
-        self.last_error = message
-
-    def _on_loaded(self, result: LoadResult, thumbs: dict) -> None:
-        errors = f"; {len(result.errors)} file(s) skipped" if result.errors else ""
-        self._end_load(f"Loaded {self.study_path}{errors}")
-        self.show_load_result(result, thumbs, self.study_path)
-        self._remember(self.study_path)
 
     def show_load_result(
         self, result: LoadResult, thumbs: dict | None = None, path: str = ""

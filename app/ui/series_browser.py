@@ -1,0 +1,47 @@
+"""The series browser: one thumbnail per loaded series; which series to show first."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from app.study.model import LoadResult, Series
+from app.ui.analysis_actions import SERIES_ROLE
+
+
+def primary_series(result: LoadResult) -> Series | None:
+    """The series to show first: the largest volume, else the first image."""
+    series = result.all_series()
+    volumes = [s for s in series if s.kind == "volume" and not s.image.is_2d]
+    if volumes:
+        return max(volumes, key=lambda s: int(np.prod(s.shape)))
+    return series[0] if series else None
+
+
+class SeriesBrowser(QtWidgets.QListWidget):
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setViewMode(QtWidgets.QListView.ViewMode.IconMode)
+        self.setIconSize(QtCore.QSize(96, 96))
+        self.setResizeMode(QtWidgets.QListView.ResizeMode.Adjust)
+        self.setMovement(QtWidgets.QListView.Movement.Static)
+        self.setWordWrap(True)
+        self.setGridSize(QtCore.QSize(120, 140))
+
+    def add_series(self, series: Series, thumb: np.ndarray | None) -> QtWidgets.QListWidgetItem:
+        dims = "x".join(str(n) for n in series.shape[::-1] if n > 1)
+        item = QtWidgets.QListWidgetItem(f"{series.modality} {dims}\n{series.description[:30]}")
+        if thumb is not None:
+            t = np.ascontiguousarray(thumb)
+            img = QtGui.QImage(t.data, t.shape[1], t.shape[0], t.shape[1],
+                               QtGui.QImage.Format.Format_Grayscale8).copy()  # fmt: skip
+            item.setIcon(QtGui.QIcon(QtGui.QPixmap.fromImage(img)))
+        item.setData(SERIES_ROLE, series)
+        item.setToolTip(
+            f"{series.description}\n{series.modality} {series.kind}, spacing "
+            + ", ".join(f"{s:.2f}" for s in series.spacing_mm)
+            + " mm"
+            + ("\n" + "\n".join(series.warnings) if series.warnings else "")
+        )
+        self.addItem(item)
+        return item
