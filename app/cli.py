@@ -11,30 +11,11 @@ import argparse
 import importlib
 import sys
 
-from app.errors import CliError
+from app.errors import CliError, describe_os_error, user_errors
+
+__all__ = ["CliError", "main"]  # commands import CliError from here
 
 COMMANDS = ("info", "export", "demo", "tasks", "analyze", "screenshot")
-
-
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from app.analysis.tasks import UnknownTask
-    from app.engine.adapter import AnalysisCancelled, InputRejected
-    from app.engine.runtime import WeightsError
-    from app.study.model import LoadCancelled, StudyLoadError
-
-    return (
-        CliError,
-        StudyLoadError,
-        InputRejected,
-        WeightsError,
-        UnknownTask,
-        LoadCancelled,
-        AnalysisCancelled,
-        FileNotFoundError,
-        PermissionError,
-        IsADirectoryError,
-        NotADirectoryError,
-    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,6 +43,19 @@ def _open_viewer(paths: list[str]) -> int:
     return run_viewer(paths)
 
 
+def _one_line(exc: BaseException, args: argparse.Namespace) -> str:
+    """The message a user sees: an OS error says what could not be read or written and why."""
+    if isinstance(exc, OSError):
+        outputs = tuple(str(v) for v in (getattr(args, "out", None), _report_arg(args)) if v)
+        return describe_os_error(exc, outputs)
+    return str(exc) or type(exc).__name__
+
+
+def _report_arg(args: argparse.Namespace) -> str | None:
+    report = getattr(args, "report", None)
+    return report if isinstance(report, str) else None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0] not in COMMANDS and not argv[0].startswith("-")):
@@ -73,11 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return int(args.func(args) or 0)
-    except _user_errors() as exc:
-        msg = str(exc) or type(exc).__name__
-        if isinstance(exc, OSError) and exc.filename:
-            msg = f"{exc.filename}: {exc.strerror}"
-        print(f"osteoview {args.command}: {msg}", file=sys.stderr)
+    except user_errors() as exc:
+        print(f"osteoview {args.command}: {_one_line(exc, args)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"osteoview {args.command}: interrupted", file=sys.stderr)

@@ -100,7 +100,8 @@ def test_batch_records_bad_studies_resumes_and_forces(batch_root, tmp_path, caps
     assert all(after[k] != before[k] for k in before)
 
 
-def test_batch_reports_and_anonymised_summary(batch_root, tmp_path, capsys):
+def test_batch_reports_and_anonymised_summary(batch_root, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("OSTEOVIEW_SECRET_FILE", str(tmp_path / "secret" / "pseudonym.key"))
     out = tmp_path / "out"
     rc = main(
         [
@@ -117,14 +118,20 @@ def test_batch_reports_and_anonymised_summary(batch_root, tmp_path, capsys):
     assert rc == 1
     text = (out / "summary.csv").read_text()
     assert "PATIENT^" not in text and "PID-" not in text and "ACC-" not in text
+    # Neither the study folder names nor the batch folder reach the outputs.
+    for leak in ("1.2.0", "1.2.1", "1.2.2", "broken", "xr", str(batch_root)):
+        assert leak not in text, leak
+    folders = sorted(p.name for p in out.iterdir() if p.is_dir())
+    assert len(folders) == 3 and all(name.startswith("ANON-") for name in folders)
     rows = _summary(out)
-    assert rows["1.2.0"]["patient_id"].startswith("ANON-")
-    for n in range(3):
-        pdf = out / f"1.2.{n}" / "report.pdf"
+    assert sorted(rows) == sorted([*folders, *(r for r in rows if rows[r]["status"] == "failed")])
+    for name in folders:
+        assert rows[name]["patient_id"] == name  # folder, summary and findings agree
+        pdf = out / name / "report.pdf"
         txt = subprocess.run(
             ["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True
         ).stdout
-        assert f"PATIENT^{n}" not in txt and f"V{n + 1}" in txt
+        assert "PATIENT^" not in txt and name in txt
     # A report file name makes no sense for many studies.
     rc = main(
         ["analyze", str(batch_root), "--task", "fake-ct", "--out", str(out), "--report", "x.pdf"]

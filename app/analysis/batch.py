@@ -24,14 +24,14 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
 
 from app.analysis.request import resolve_inputs, series_by_uid_or_path
 from app.analysis.runner import run_analysis
-from app.engine.adapter import Adapter, AnalysisCancelled, AnalysisRequest, InputRejected
-from app.engine.runtime import WeightsError
+from app.engine.adapter import Adapter, AnalysisRequest, InputRejected
+from app.errors import describe_os_error, user_errors
 from app.findings.io import (
     FindingsFormatError,
     StudyRef,
@@ -40,8 +40,9 @@ from app.findings.io import (
     read_document,
     write_result,
 )
+from app.findings.pseudonym import installation_key, pseudonym
 from app.findings.types import AnalysisResult
-from app.study.model import LoadCancelled, LoadResult, Series, Study, StudyLoadError
+from app.study.model import LoadResult, Series, Study, StudyLoadError
 
 REPORT_FILE = "report.pdf"
 SUMMARY_FILE = "summary.csv"
@@ -67,6 +68,9 @@ class AnalyzeOptions:
     anonymise: bool = False
     page_size: str = "A4"
     inputs: dict[str, str] = field(default_factory=dict)  # slot -> series UID or file path
+    explain: tuple[str, ...] = ()  # --explain: methods ("shap", "cam", "all") for the positives
+    pseudonym_key: bytes | None = None  # --anonymise-key; None: the installation's secret
+    anonymous_id: str = ""  # the pseudonym a batch already chose (its folder's name)
 
 
 @dataclass
@@ -153,8 +157,14 @@ def analyze_study(
             raise
         raise InputRejected(f"{path}: {exc}") from exc
     timings["analysis_s"] = time.perf_counter() - t1
+    if options.explain:  # after the run, before writing: the maps go out with the findings
+        t_explain = time.perf_counter()
+        explain_positives(adapter, request, result, options.explain, progress, cancel)
+        timings["explain_s"] = time.perf_counter() - t_explain
     t2 = time.perf_counter()
     ref = StudyRef.from_series(study, series, str(path))
+    if options.anonymise:  # once, here: findings.json, the report and summary.csv agree
+        ref = ref.anonymised_copy(options.pseudonym_key, options.anonymous_id)
     # findings.json records load and analysis time; writing time is only known once it is written.
     findings_path = write_result(result, out_dir, ref, dict(timings), anonymise=options.anonymise)
     report_path = None
@@ -174,12 +184,74 @@ def analyze_study(
     return StudyRun(study, series, result, request, ref, findings_path, report_path, timings)
 
 
+def explain_positives(
+    adapter: Adapter,
+    request: AnalysisRequest,
+    result: AnalysisResult,
+    methods: tuple[str, ...] | list[str],
+    progress: Callable[[str, float], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> list:
+    """Explain the positive findings (the most probable top-level one when none is) by
+    ``methods`` ("all": every method the task has) and add the maps to ``result.overlays``, so
+    findings.json and the report carry them. A positive finding under a negative parent (a
+    femur's "normal" type when it is not fractured) is not explained: it is the detail of a
+    negative call. What was explained, and what could not be and why, is recorded in
+    ``result.extra["explanations"]``. Returns the overlays added."""
+    # imported here: only --explain needs the explain step
+    from app.analysis.explain import explain
+    from app.engine.adapter import ExplainUnavailable
+
+    wanted = list(adapter.explain_methods) if "all" in methods else list(dict.fromkeys(methods))
+    chosen = [f for f in result.findings if f.positive and _parent_positive(result, f)]
+    if not chosen and result.findings:
+        top = [f for f in result.findings if not f.parent] or result.findings
+        chosen = [max(top, key=lambda f: f.probability)]
+    records: list[dict] = result.extra.setdefault("explanations", [])
+    added: list = []
+    jobs = [(f, m) for f in chosen for m in wanted]
+    for n, (finding, method) in enumerate(jobs):
+        who = f"{finding.side} {finding.label}".strip()
+        record = {"finding": who, "method": method}
+        t0 = time.perf_counter()
+
+        def step(stage: str, fraction: float, n: int = n, who: str = who, m: str = method) -> None:
+            if progress:
+                progress(f"explain {who} by {m}: {stage}", (n + fraction) / len(jobs))
+
+        try:
+            overlays = explain(adapter, request, result, finding, method, step, cancel)
+        except ExplainUnavailable as exc:
+            record["unavailable"] = str(exc)
+            records.append(record)
+            continue
+        for ov in overlays:
+            if all(ov is not o for o in result.overlays):  # a CAM made by the run is there already
+                result.overlays.append(ov)
+                added.append(ov)
+        record["overlays"] = [ov.name for ov in overlays]
+        record["seconds"] = round(time.perf_counter() - t0, 3)
+        records.append(record)
+    return added
+
+
+def _parent_positive(result: AnalysisResult, finding) -> bool:
+    """True when the finding has no parent finding, or its parent (same side) is positive."""
+    parents = [
+        f
+        for f in result.findings
+        if finding.parent and f.side == finding.side and finding.parent in (f.label, f.group)
+    ]
+    return not parents or any(p.positive for p in parents)
+
+
 # ---- discovering studies ------------------------------------------------------------------------
 @dataclass
 class StudyEntry:
     name: str
     path: Path
     paths: list[Path] = field(default_factory=list)  # every folder/file of this study
+    study_uid: str = ""  # from the first DICOM header found; "" when not DICOM
 
     def __post_init__(self) -> None:
         if not self.paths:
@@ -226,6 +298,7 @@ def _group_by_study(entries: list[StudyEntry]) -> list[StudyEntry]:
             continue
         if uid:
             groups[uid] = e
+            e.study_uid = uid
         out.append(e)
     return out
 
@@ -343,7 +416,25 @@ def _probabilities_from_doc(doc: dict) -> dict[str, float]:
     return out
 
 
-def write_summary(path: Path, rows: list[SummaryRow], anonymise: bool) -> Path:
+# A spreadsheet runs a cell that starts with one of these as a formula (=HYPERLINK(...) sends
+# data away, +cmd|... runs a program); the full-width forms are converted by some input methods.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def spreadsheet_safe(value: object) -> str:
+    """The cell as text, with a leading single quote when a spreadsheet would read it as a
+    formula (OWASP's CSV injection advice); leading spaces do not hide a formula."""
+    text = "" if value is None else str(value)
+    if text.lstrip(" ").startswith(_FORMULA_STARTS):
+        return "'" + text
+    return text
+
+
+def write_summary(
+    path: Path, rows: list[SummaryRow], anonymise: bool, key: bytes | None = None
+) -> Path:
+    """summary.csv, one row per study; with ``anonymise`` identifiers become pseudonyms (under
+    ``key``, else the installation's secret) and every text cell is spreadsheet-safe."""
     labels: list[str] = []
     for r in rows:
         for k in r.probabilities:
@@ -351,11 +442,12 @@ def write_summary(path: Path, rows: list[SummaryRow], anonymise: bool) -> Path:
                 labels.append(k)
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["study", "status", "reason", "time_s", *_ID_COLUMNS, *(f"p:{k}" for k in labels)])
+    header = ["study", "status", "reason", "time_s", *_ID_COLUMNS, *(f"p:{k}" for k in labels)]
+    w.writerow([spreadsheet_safe(h) for h in header])
     for r in rows:
         ref = r.ref
         if ref is not None and anonymise:
-            ref = ref.anonymised_copy()
+            ref = ref.anonymised_copy(key)
         ids = (
             [
                 ref.patient.patient_id,
@@ -373,7 +465,8 @@ def write_summary(path: Path, rows: list[SummaryRow], anonymise: bool) -> Path:
             "" if r.probabilities.get(k) is None else f"{r.probabilities[k]:.6f}" for k in labels
         ]
         seconds = "" if r.seconds is None else f"{r.seconds:.3f}"
-        w.writerow([r.study, r.status, r.reason, seconds, *ids, *probs])
+        text = [spreadsheet_safe(v) for v in (r.study, r.status, r.reason, seconds, *ids)]
+        w.writerow([*text, *probs])  # probabilities: numbers formatted here, never a formula
     return atomic_write_text(path, buf.getvalue())
 
 
@@ -415,17 +508,25 @@ def _clear_stale_staging(staging: Path) -> None:
         shutil.rmtree(entry, ignore_errors=True)
 
 
-def _user_error_types() -> tuple[type[BaseException], ...]:
-    return (
-        StudyLoadError,
-        InputRejected,
-        WeightsError,
-        LoadCancelled,
-        AnalysisCancelled,
-        FindingsFormatError,
-        OSError,
-        ValueError,
-    )
+def output_names(entries: list[StudyEntry], options: AnalyzeOptions) -> list[str]:
+    """Each study's output folder name: its own name, or when anonymising its pseudonym (the
+    same one its findings.json and summary row show), so no folder name leaks."""
+    if not options.anonymise:
+        return [e.name for e in entries]
+    key = options.pseudonym_key or installation_key()
+    return [pseudonym(e.study_uid or f"path:{e.name}", key) for e in entries]
+
+
+def _scrub(text: str, entry: StudyEntry, name: str, root: Path) -> str:
+    """``text`` without the study's folder or file names or the batch's folder (anonymising)."""
+    for path in sorted({*entry.paths, entry.path}, key=lambda p: -len(str(p))):
+        text = text.replace(str(path), name).replace(str(path.resolve()), name)
+    for value in (str(root.resolve()), str(root)):
+        text = text.replace(value, "<input>")
+    for path in {*entry.paths, entry.path}:
+        if len(path.name) > 2:
+            text = text.replace(path.name, name)
+    return text
 
 
 def run_batch(
@@ -451,10 +552,13 @@ def run_batch(
             str(root), "no studies found (expected one subfolder or file per study)"
         )
     summary_path = out / SUMMARY_FILE
-    rows = [SummaryRow(e.name, "pending") for e in entries]
+    if options.anonymise:  # one key for the whole run (the installation's is read once)
+        options = replace(options, pseudonym_key=options.pseudonym_key or installation_key())
+    names = output_names(entries, options)
+    rows = [SummaryRow(name, "pending") for name in names]
     todo: list[int] = []
-    for n, e in enumerate(entries):
-        done = _previous_row(out / e.name, adapter.task_id) if not force else None
+    for n, name in enumerate(names):
+        done = _previous_row(out / name, adapter.task_id) if not force else None
         if done is not None:
             rows[n] = done
         else:
@@ -470,15 +574,17 @@ def run_batch(
         try:
             for n in todo:
                 rows[n] = _run_one(
-                    entries[n], adapter, out, staging, options, make_report, loader, bar
+                    entries[n], names[n], adapter, out, staging, options, make_report, loader, bar
                 )
+                if options.anonymise:
+                    rows[n].reason = _scrub(rows[n].reason, entries[n], names[n], root)
                 if time.perf_counter() - last_summary > 2.0:  # keep the csv current, cheaply
-                    write_summary(summary_path, rows, options.anonymise)
+                    write_summary(summary_path, rows, options.anonymise, options.pseudonym_key)
                     last_summary = time.perf_counter()
         except KeyboardInterrupt:
             interrupted = True
         finally:
-            write_summary(summary_path, rows, options.anonymise)
+            write_summary(summary_path, rows, options.anonymise, options.pseudonym_key)
             with contextlib.suppress(OSError):
                 staging.rmdir()  # only when empty: another live run may still use it
     if interrupted:
@@ -511,6 +617,7 @@ def _previous_row(folder: Path, task_id: str) -> SummaryRow | None:
 
 def _run_one(
     entry: StudyEntry,
+    name: str,
     adapter: Adapter,
     out: Path,
     staging_root: Path,
@@ -520,15 +627,14 @@ def _run_one(
     bar: BatchProgress,
 ) -> SummaryRow:
     t0 = time.perf_counter()
-    final = out / entry.name
-    staging = staging_root / f"{entry.name}-{os.getpid()}"
+    final = out / name
+    staging = staging_root / f"{name}-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    opts = AnalyzeOptions(
-        series_uid=options.series_uid,
+    opts = replace(
+        options,
         report=staging / REPORT_FILE if make_report else None,
-        anonymise=options.anonymise,
-        page_size=options.page_size,
+        anonymous_id=name if options.anonymise else "",
     )
     try:
         existing_task = _task_of(final)
@@ -546,20 +652,18 @@ def _run_one(
         )
         _move_into_place(staging, final, staging_root)
         seconds = time.perf_counter() - t0
-        row = SummaryRow(entry.name, "ok", "", seconds, run.ref, run.result.probabilities())
+        row = SummaryRow(name, "ok", "", seconds, run.ref, run.result.probabilities())
     except KeyboardInterrupt:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    except _user_error_types() as exc:
+    except user_errors() as exc:
         shutil.rmtree(staging, ignore_errors=True)
         seconds = time.perf_counter() - t0
-        row = SummaryRow(entry.name, "failed", _one_line(exc), seconds)
+        row = SummaryRow(name, "failed", _user_message(exc), seconds)
     except Exception as exc:  # a bug in one study's analysis must not stop the batch
         shutil.rmtree(staging, ignore_errors=True)
         seconds = time.perf_counter() - t0
-        row = SummaryRow(
-            entry.name, "failed", f"{entry.path}: internal error: {_one_line(exc)}", seconds
-        )
+        row = SummaryRow(name, "failed", f"{entry.path}: internal error: {_one_line(exc)}", seconds)
     bar.finished(
         entry.name,
         row.status if row.status == "ok" else f"FAILED: {row.reason}",
@@ -580,6 +684,12 @@ def _task_of(folder: Path) -> str | None:
 def _one_line(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return " ".join(text.split())
+
+
+def _user_message(exc: BaseException) -> str:
+    if isinstance(exc, OSError):
+        return describe_os_error(exc)
+    return _one_line(exc)
 
 
 def _move_into_place(staging: Path, final: Path, staging_root: Path) -> None:

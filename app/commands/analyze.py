@@ -20,6 +20,7 @@ from app.analysis.batch import (
     looks_like_batch,
     run_batch,
 )
+from app.analysis.staging import staged_study
 from app.findings.io import FINDINGS_FILE, read_document
 from app.report.pdf import ordered_findings
 
@@ -55,12 +56,29 @@ def register(subparsers) -> None:
         help="fill one of the task's inputs yourself (repeatable), e.g. lateral=1.2.3 or "
         "fracture_mask=mask.png; `osteoview tasks` lists each task's inputs",
     )
+    p.add_argument(
+        "--explain",
+        action="append",
+        choices=("shap", "cam", "all"),
+        metavar="METHOD",
+        help="also explain the positive findings (the most probable one when none is) by shap, "
+        "cam or all (repeatable); the maps are written beside findings.json (NPY + PNG) and "
+        "the report shows them",
+    )
     p.add_argument("--force", action="store_true", help="analyse again where results exist")
     p.add_argument(
         "--anonymise",
         "--anonymize",
         action="store_true",
-        help="replace patient and study identifiers in outputs",
+        help="replace patient and study identifiers in outputs by a pseudonym keyed with this "
+        "installation's secret (created on first use in the user's config folder)",
+    )
+    p.add_argument(
+        "--anonymise-key",
+        "--anonymize-key",
+        metavar="FILE",
+        help="key the pseudonyms with this file's bytes instead (at least 16; the same key gives "
+        "the same pseudonyms on every machine); implies --anonymise",
     )
     p.add_argument("--page-size", choices=("A4", "Letter"), default="A4", help="report paper size")
     mode = p.add_mutually_exclusive_group()
@@ -88,10 +106,38 @@ def run(args: argparse.Namespace) -> int:
         args.inputs = parse_input_overrides(args.input)
     except (UnknownTask, ValueError) as exc:
         raise CliError(str(exc)) from exc
+    args.pseudonym_key = None
+    if args.anonymise_key:
+        from app.findings.pseudonym import read_key_file
+
+        args.pseudonym_key = read_key_file(args.anonymise_key)  # checked before any work
+        args.anonymise = True
+    args.explain = _explain_methods(args.explain, adapter)
     batch = args.batch or (not args.single and looks_like_batch(path))
     if batch:
         return _run_batch(args, path, out, adapter)
     return _run_single(args, path, out, adapter)
+
+
+def _explain_methods(asked: list[str] | None, adapter) -> tuple[str, ...]:
+    """--explain values checked against what the task can do, so a method the task lacks fails
+    before any study is loaded; "all" is every method it has."""
+    from app.cli import CliError
+
+    asked = list(dict.fromkeys(asked or []))
+    if not asked:
+        return ()
+    have = tuple(adapter.explain_methods)
+    if not have:
+        raise CliError(f"{adapter.task_id} has no explanation methods")
+    if "all" in asked:
+        return have
+    missing = [m for m in asked if m not in have]
+    if missing:
+        raise CliError(
+            f"{adapter.task_id} cannot explain by {', '.join(missing)} (it has: {', '.join(have)})"
+        )
+    return tuple(asked)
 
 
 def _run_batch(args, path: Path, out: Path, adapter) -> int:
@@ -106,6 +152,8 @@ def _run_batch(args, path: Path, out: Path, adapter) -> int:
         anonymise=args.anonymise,
         page_size=args.page_size,
         inputs=args.inputs,
+        explain=args.explain,
+        pseudonym_key=args.pseudonym_key,
     )
     result = run_batch(path, adapter, out, options, make_report=bool(args.report), force=args.force)
     ok = sum(r.status == "ok" for r in result.rows)
@@ -148,16 +196,23 @@ def _run_single(args, path: Path, out: Path, adapter) -> int:
             raise CliError(f"{report}: the report must be a .pdf file")
     options = AnalyzeOptions(
         series_uid=args.series,
-        report=report,
         anonymise=args.anonymise,
         page_size=args.page_size,
         inputs=args.inputs,
+        explain=args.explain,
+        pseudonym_key=args.pseudonym_key,
     )
     line = _StageLine()
+    # Everything is written into a staging folder beside DIR and published when complete: a
+    # report that fails half-way leaves no findings.json behind to block the next run.
     try:
-        run = analyze_study(path, adapter, out, options, progress=line)
+        with staged_study(out, report) as (staging, staged_report):
+            options.report = staged_report
+            run = analyze_study(path, adapter, staging, options, progress=line)
     finally:
         line.clear()
+    run.findings_path = out / FINDINGS_FILE
+    run.report_path = report
     _print_summary(run)
     return 0
 
@@ -179,6 +234,9 @@ def _print_summary(run: StudyRun) -> None:
         name = "  " * depth + (f"{f.side} " if f.side else "") + f.label
         call = "POSITIVE" if f.positive else "negative"
         print(f"  {name:<28} {f.probability:6.3f}  (threshold {f.threshold:.2f})  {call}")
+    for e in r.extra.get("explanations", []):
+        done = ", ".join(e.get("overlays", [])) or f"unavailable: {e.get('unavailable', '')}"
+        print(f"explained {e['finding']} by {e['method']}: {done}")
     times = ", ".join(f"{k} {v:.2f} s" for k, v in run.timings_s.items())
     print(f"time: {times}")
     files = [d.get(k) for d in doc.get("overlays", []) for k in ("file", "npy", "png") if d.get(k)]

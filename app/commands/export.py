@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from app.commands.info import load_quietly
+from app.errors import describe_os_error
 from app.study.model import Series
 from app.study.nifti import write_nifti
 
@@ -78,8 +79,10 @@ def run(args: argparse.Namespace) -> int:
         )
     try:
         write_nifti(series.image, out)
+    except ValueError as exc:  # geometry with no valid affine: says which file and why
+        raise CliError(str(exc)) from exc
     except OSError as exc:
-        raise CliError(f"{out}: cannot write ({exc.strerror or exc})") from exc
+        raise CliError(describe_os_error(exc, (out,))) from exc
     for w in series.warnings:
         print(f"osteoview export: warning: {w}", file=sys.stderr)
     print(f"wrote {out} ({series.modality} {series.kind}, {' x '.join(map(str, series.shape))})")

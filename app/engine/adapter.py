@@ -16,9 +16,10 @@ each naming that input's slot.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -228,19 +229,37 @@ class OnnxAdapter(Adapter):
     """An adapter whose weights are ONNX files listed in ``<weights_dir>/manifest.json``.
 
     The manifest is read once, on first use, so constructing an adapter costs nothing; each
-    weights file is sha256-checked when its session opens.
+    weights file is sha256-checked when its session opens. The shipped weights
+    (``default_weights_dir``) are checked against the digests pinned in the task's code:
+    ``pinned_weights_sha256`` when a subclass sets it, else ``WEIGHTS_SHA256`` in the task
+    package's ``weights_digest.py``; a shipped file with no pin is refused. Weights a developer
+    points to (``weights_dir``: training, evaluation) are checked against their manifest only.
     """
 
     default_weights_dir: Path
+    pinned_weights_sha256: Mapping[str, str] | None = None
 
     def __init__(self, weights_dir: Path | None = None) -> None:
         self.weights_dir = Path(weights_dir) if weights_dir else self.default_weights_dir
         self._manifest: Manifest | None = None
 
+    def pinned_digests(self) -> dict[str, str] | None:
+        """The digests the shipped weights must have; None for weights outside the package."""
+        if self.weights_dir.resolve() != Path(self.default_weights_dir).resolve():
+            return None
+        if self.pinned_weights_sha256 is not None:
+            return dict(self.pinned_weights_sha256)
+        package = type(self).__module__.rpartition(".")[0]
+        try:
+            digests = importlib.import_module(f"{package}.weights_digest").WEIGHTS_SHA256
+        except (ImportError, AttributeError):
+            return {}  # nothing pinned: every shipped file is refused, with the reason
+        return dict(digests)
+
     @property
     def manifest(self) -> Manifest:
         if self._manifest is None:
-            self._manifest = Manifest.load(self.weights_dir)
+            self._manifest = Manifest.load(self.weights_dir, pinned=self.pinned_digests())
         return self._manifest
 
     def model_info(self) -> ModelInfo:

@@ -1,9 +1,19 @@
-"""ONNX Runtime sessions: weights verified against their manifest, sessions cached per file.
+"""ONNX Runtime sessions: weights verified before ONNX Runtime sees them, sessions cached per file.
 
-A manifest (``manifest.json`` beside the weights) lists each file with its sha256::
+A manifest (``manifest.json`` beside the weights) describes the model::
 
     {"model_name": "...", "version": "...", "trained_on": "...",
      "files": {"stage1.onnx": {"sha256": "..."}}}
+
+A manifest cannot vouch for the weights beside it: whoever can change a weights file can change
+the manifest too. So a task pins the sha256 of each file it ships in its code
+(``models/<task>/weights_digest.py``, reviewed with the code), and ``OnnxAdapter`` passes those
+pins here; the manifest's digests then serve only as metadata. A manifest loaded without pins
+(training and evaluation of weights just exported) is checked against itself only.
+
+Each file is read once, hashed, and its session opened from those very bytes (never by reopening
+the path, which another process could swap in between); later lookups reuse the session without
+hashing again.
 """
 
 from __future__ import annotations
@@ -12,6 +22,7 @@ import hashlib
 import json
 import os
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,37 +45,71 @@ def sha256_of(path: Path) -> str:
 class Manifest:
     folder: Path
     data: dict
+    # file name -> sha256 pinned in the task's code; None: trust the manifest (not for shipping)
+    pinned: Mapping[str, str] | None = None
 
     @classmethod
-    def load(cls, folder: Path) -> Manifest:
+    def load(cls, folder: Path, pinned: Mapping[str, str] | None = None) -> Manifest:
         path = Path(folder) / "manifest.json"
         if not path.is_file():
             raise WeightsError(f"{path}: weights manifest is missing")
         try:
             data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise WeightsError(f"{path}: unreadable manifest ({exc})") from exc
-        if not isinstance(data.get("files"), dict):
+        if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
             raise WeightsError(f"{path}: manifest has no 'files' table")
-        return cls(Path(folder), data)
+        return cls(Path(folder), data, None if pinned is None else dict(pinned))
 
-    def verified_path(self, name: str) -> Path:
-        entry = self.data["files"].get(name)
+    def expected_sha256(self, name: str) -> str:
+        """The digest ``name`` must have: the pinned one when pins were given."""
         path = self.folder / name
+        entry = self.data["files"].get(name)
         if entry is None:
             raise WeightsError(f"{path}: not listed in {self.folder / 'manifest.json'}")
-        if not path.is_file():
-            raise WeightsError(f"{path}: weights file is missing")
-        digest = sha256_of(path)
-        if digest != entry.get("sha256"):
+        if self.pinned is not None:
+            pin = self.pinned.get(name)
+            if not pin:
+                raise WeightsError(
+                    f"{path}: no sha256 is pinned for it in the task's code (weights_digest.py); "
+                    "refusing to load weights nobody reviewed"
+                )
+            return pin
+        return str((entry.get("sha256") if isinstance(entry, dict) else "") or "")
+
+    def verified_bytes(self, name: str) -> bytes:
+        """The file's bytes, read once and checked against the expected sha256."""
+        expected = self.expected_sha256(name)
+        path = self.folder / name
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError as exc:
+            raise WeightsError(f"{path}: weights file is missing") from exc
+        except OSError as exc:
+            raise WeightsError(f"{path}: cannot read the weights ({exc.strerror or exc})") from exc
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != expected:
+            where = "pinned in the task's code" if self.pinned is not None else "in the manifest"
             raise WeightsError(
-                f"{path}: sha256 {digest[:12]}... does not match the manifest "
-                f"({str(entry.get('sha256'))[:12]}...); refusing to load modified weights"
+                f"{path}: sha256 {digest[:12]}... does not match the one {where} "
+                f"({expected[:12]}...); refusing to load modified weights"
             )
-        return path
+        return data
+
+    def verified_path(self, name: str) -> Path:
+        """The path of a file whose contents check out (for tools that need a path)."""
+        self.verified_bytes(name)
+        return self.folder / name
 
     def sha256s(self) -> dict[str, str]:
-        return {k: v.get("sha256", "") for k, v in self.data["files"].items()}
+        """The digests a run's provenance records: the pinned ones when pins were given."""
+        listed = {
+            k: (v.get("sha256", "") if isinstance(v, dict) else "")
+            for k, v in self.data["files"].items()
+        }
+        if self.pinned is None:
+            return listed
+        return {k: self.pinned.get(k, "") for k in listed}
 
 
 _sessions: dict[tuple[str, str], object] = {}
@@ -77,25 +122,43 @@ def available_device() -> str:
     return "CUDA" if "CUDAExecutionProvider" in ort.get_available_providers() else "CPU"
 
 
+def intra_op_threads() -> int:
+    """Threads per session: ``OSTEOVIEW_THREADS`` when set; else every core this process may
+    use, less one on a machine with two to four, so the viewer's UI thread and the loader keep a
+    core while a model runs (ONNX Runtime would otherwise take them all)."""
+    configured = os.environ.get("OSTEOVIEW_THREADS", "").strip()
+    if configured.isdigit() and int(configured) > 0:
+        return int(configured)
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return cores - 1 if 2 <= cores <= 4 else max(1, cores)
+
+
 def session_for(manifest: Manifest, name: str):
-    """A cached onnxruntime.InferenceSession for a verified weights file."""
+    """A cached onnxruntime.InferenceSession for a verified weights file.
+
+    The cache key is the file and the digest it must have, so a lookup after the first costs a
+    dictionary access: the file is read and hashed once per process, and the session holds the
+    very bytes that were hashed, whatever happens to the file afterwards.
+    """
     import onnxruntime as ort
 
-    path = manifest.verified_path(name)
-    key = (str(path.resolve()), manifest.sha256s().get(name, ""))
+    path = manifest.folder / name
+    key = (str(path.resolve()), manifest.expected_sha256(name))
     with _lock:
         sess = _sessions.get(key)
         if sess is None:
+            model_bytes = manifest.verified_bytes(name)
             opts = ort.SessionOptions()
-            # ORT defaults to one thread per core; keep one core for the UI when there are few.
-            threads = int(os.environ.get("OSTEOVIEW_THREADS", "0")) or max(1, (os.cpu_count() or 2))
-            opts.intra_op_num_threads = threads
+            opts.intra_op_num_threads = intra_op_threads()
             opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             providers = ["CPUExecutionProvider"]
             if "CUDAExecutionProvider" in ort.get_available_providers():
                 providers.insert(0, "CUDAExecutionProvider")
             try:
-                sess = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+                sess = ort.InferenceSession(model_bytes, sess_options=opts, providers=providers)
             except Exception as exc:  # onnxruntime raises its own opaque types
                 raise WeightsError(f"{path}: ONNX Runtime could not load it ({exc})") from exc
             _sessions[key] = sess

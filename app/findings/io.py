@@ -7,22 +7,17 @@ Layout of an output folder::
     heatmap_01_<name>.npy/.png    float maps (exact values) and a colormapped picture
     boxes, landmarks              inside findings.json (image indices and LPS millimetres)
 
-Every file is written under a temporary name and renamed, so an interrupted run leaves either the
-old file or the new one, never half of one.
+Every file is written under a temporary name and renamed (``app.atomic``), so an interrupted run
+leaves either the old file or the new one, never half of one.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import io
 import json
 import math
-import os
 import re
-import tempfile
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,7 +25,9 @@ import numpy as np
 from PIL import Image
 
 import app
+from app.atomic import atomic_path, atomic_write_bytes, atomic_write_text
 from app.findings.colormaps import apply_colormap
+from app.findings.study_ref import StudyRef
 from app.findings.types import (
     DEMO_DISCLAIMER,
     AnalysisResult,
@@ -45,8 +42,9 @@ from app.findings.types import (
     Provenance,
 )
 from app.study.geometry import ImageVolume
-from app.study.model import PatientInfo, Series, Study
 from app.study.nifti import read_nifti, write_nifti
+
+# StudyRef and the atomic writers are also imported from here by callers (app.report, batch).
 
 FINDINGS_FILE = "findings.json"
 FORMAT = "osteoview-findings"
@@ -70,98 +68,6 @@ def software_version() -> str:
 
 class FindingsFormatError(Exception):
     """findings.json is missing, unreadable or not ours; names the file."""
-
-
-# ---- atomic writes ----------------------------------------------------------------------------
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
-_FILE_MODE = 0o666 & ~_UMASK
-
-
-@contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success rename it over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.name}-", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, _FILE_MODE)  # mkstemp makes 0600; outputs are ordinary files
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> Path:
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
-    return Path(path)
-
-
-def atomic_write_text(path: Path, text: str) -> Path:
-    return atomic_write_bytes(path, text.encode("utf-8"))
-
-
-# ---- study identifiers ------------------------------------------------------------------------
-@dataclass
-class StudyRef:
-    """Who and what was analysed: the identifiers a report and a summary row show."""
-
-    study_uid: str = ""
-    series_uid: str = ""
-    modality: str = ""
-    body_part: str = ""
-    series_description: str = ""
-    kind: str = ""
-    source: str = ""
-    patient: PatientInfo = field(default_factory=PatientInfo)
-    anonymised: bool = False
-
-    @classmethod
-    def from_series(cls, study: Study | None, series: Series, source: str = "") -> StudyRef:
-        return cls(
-            study_uid=study.study_uid if study else "",
-            series_uid=series.series_uid,
-            modality=series.modality,
-            body_part=series.body_part,
-            series_description=series.description,
-            kind=series.kind,
-            source=str(source),
-            patient=replace(study.patient) if study else PatientInfo(),
-        )
-
-    def anonymous_id(self) -> str:
-        """Stable pseudonym: the same study gets the same id in every run."""
-        key = self.study_uid or self.series_uid or self.source
-        return "ANON-" + hashlib.sha256(key.encode()).hexdigest()[:10].upper()
-
-    def anonymised_copy(self) -> StudyRef:
-        if self.anonymised:
-            return replace(self)
-        anon = self.anonymous_id()
-        return replace(
-            self,
-            study_uid=anon,
-            series_uid="",
-            source="",
-            series_description="",
-            patient=PatientInfo(name="Anonymised", patient_id=anon),
-            anonymised=True,
-        )
-
-    def to_json(self) -> dict:
-        d = asdict(self)
-        d["patient"] = asdict(self.patient)
-        return d
-
-    @classmethod
-    def from_json(cls, d: dict) -> StudyRef:
-        d = dict(d)
-        patient = PatientInfo(**{k: str(v) for k, v in (d.pop("patient", {}) or {}).items()})
-        known = {f for f in cls.__dataclass_fields__ if f != "patient"}
-        return cls(patient=patient, **{k: v for k, v in d.items() if k in known})
 
 
 # ---- geometry as JSON -------------------------------------------------------------------------
@@ -265,7 +171,6 @@ def write_result(
             low = int(np.min(arr)) if arr.size else 0
             dtype = np.int32 if low < 0 or top >= 65536 else np.uint8 if top < 256 else np.uint16
             write_nifti(ov.image, out_dir / fname, dtype=dtype)
-            os.chmod(out_dir / fname, _FILE_MODE)
             labels = {str(k): [v[0], [int(c) for c in v[1]]] for k, v in ov.labels.items()}
             overlays.append({"type": "labelmap", **common, "file": fname, "labels": labels})
         elif isinstance(ov, HeatmapOverlay) and ov.image is not None:
@@ -329,7 +234,7 @@ def write_result(
         "study": ref.to_json(),
         "findings": [f.to_json() for f in result.findings],
         "overlays": overlays,
-        "provenance": _provenance_json(prov, anonymise),
+        "provenance": _provenance_json(prov, ref.anonymised),
         "timings_s": {
             k: round(float(v), 4) for k, v in {**prov.timings_s, **(timings_s or {})}.items()
         },

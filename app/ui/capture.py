@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from app.atomic import atomic_write_bytes
+
 
 def _to_qimage(rgb: np.ndarray) -> QtGui.QImage:
     rgb = np.ascontiguousarray(rgb[..., :3])
@@ -46,5 +48,10 @@ def capture_window(window: QtWidgets.QWidget) -> np.ndarray:
 
 
 def save_png(rgb: np.ndarray, path: str) -> None:
-    if not _to_qimage(rgb).save(str(path), "PNG"):
-        raise OSError(f"{path}: could not write the PNG")
+    """Encode with Qt in memory, then write atomically with Python: a read-only folder or a full
+    disk raises an OSError naming the file and the reason (Qt's save() only returns False)."""
+    buffer = QtCore.QBuffer()
+    buffer.open(QtCore.QIODevice.OpenModeFlag.WriteOnly)
+    if not _to_qimage(rgb).save(buffer, "PNG"):
+        raise ValueError(f"{path}: Qt could not encode the screenshot as PNG")
+    atomic_write_bytes(path, bytes(buffer.data()))
