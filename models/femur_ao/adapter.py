@@ -64,7 +64,7 @@ PHANTOM_MANUFACTURER = "OsteoView phantom generator"
 class FemurAOAdapter(OnnxAdapter):
     default_weights_dir = WEIGHTS_DIR
     spec = TASK
-    explain_methods = ("cam",)
+    explain_methods = ("cam", "shap")
     paper = (
         "Jimenez-Sanchez, Kazi et al., Weakly-supervised localization and classification of "
         "proximal femur fractures (shared/papers/femur_weakly_supervised.txt)"
@@ -147,13 +147,23 @@ class FemurAOAdapter(OnnxAdapter):
         method: str,
         timer: StageTimer,
     ) -> list[Overlay]:
-        """The class activation map of the finding's class: computed in the ONNX graph during
-        the run (the paper's CAM), so explaining costs a lookup, not another inference."""
+        """Method "cam": the class activation map of the finding's class, computed in the ONNX
+        graph during the run (the paper's CAM), so explaining costs a lookup, not an inference.
+        Method "shap": SHAP values on the network input of the finding's side
+        (models/femur_ao/explain.py), a signed map on the radiograph."""
+        if method == "shap":
+            from models.femur_ao.explain import shap_overlay  # lazy: shap is heavy
+
+            input_size = int(self.manifest.data["config"]["input_size"])
+            with timer.stage("SHAP", 0.0):
+                sess = session_for(self.manifest, MODEL_FILE)
+                return [shap_overlay(sess, request["radiograph"], finding, input_size, timer)]
         if method != "cam":
-            raise ExplainUnavailable(f"{self.title} explains by CAM only, not '{method}'")
+            raise ExplainUnavailable(f"{self.title} explains by CAM or SHAP, not '{method}'")
         with timer.stage("class activation map", 0.0):
             for ov in result.overlays:
-                if isinstance(ov, HeatmapOverlay) and ov.label == finding.label:
+                # the run's maps are named "CAM <label>"; other heatmaps (SHAP) may share a label
+                if isinstance(ov, HeatmapOverlay) and ov.name == f"CAM {finding.label}":
                     return [ov]
         raise ExplainUnavailable(f"{self.title} has no class activation map for {finding.label}")
 
