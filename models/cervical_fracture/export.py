@@ -131,10 +131,11 @@ def write_manifest(out: Path, meta: dict, extra: dict | None = None) -> Path:
         "task_id": "cervical-fracture",
         "paper": PAPER_REF,
         "trained_on": trained_on,
-        "config_name": meta.get("config_name"),
-        "config": meta.get("config"),
+        # the one manifest schema (app/engine/manifest_schema.py)
+        "config": {"name": meta.get("config_name"), **(meta.get("config") or {})},
         "seed": meta.get("seed"),
-        "train_command": meta.get("command"),
+        "training_command": meta.get("command"),
+        "metrics": meta.get("metrics", {}),
         "preprocessing": {
             "hu_window": list(P.HU_WINDOW),
             "slice_mm": P.SLICE_MM,
@@ -175,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if max(d1, d2) > TOLERANCE:
         raise SystemExit(f"ONNX differs from torch: stage1 {d1:.2e}, stage2 {d2:.2e}")
-    path = write_manifest(args.out, meta, {"onnx_vs_torch_max_abs_diff": [d1, d2]})
+    diffs = {"stage1.onnx": d1, "stage2.onnx": d2}
+    path = write_manifest(args.out, meta, {"export_check_max_abs_diff": diffs})
     print(f"wrote {path} (ONNX vs torch max |diff|: stage1 {d1:.2e}, stage2 {d2:.2e})")
     return 0
 

@@ -110,10 +110,11 @@ def export_trained(
         "export_check_max_abs_diff": diffs,
         "trained": trained,
     }
+    # The one manifest schema (app/engine/manifest_schema.py): held-out metrics under "metrics".
+    extra["metrics"] = {
+        k: v for k, v in (metrics or {}).items() if k not in ("history", "config", "phases")
+    }
     if metrics:
-        extra["held_out"] = {
-            k: v for k, v in metrics.items() if k not in ("history", "config", "phases")
-        }
         if "phases" in metrics:
             extra["training_phases"] = metrics["phases"]
     if command:

@@ -1,9 +1,6 @@
 """The exporters write manifests in the one schema (``app/engine/manifest_schema.py``).
 
-Each exporter runs for real on untrained networks (a few seconds). Strict xfail until
-``models/*/export.py`` writes the schema's names (``metrics``, ``training_command``,
-``config.name``, ``export_check_max_abs_diff``): a fixed exporter makes the test pass, and the
-strict marker then fails until the marker is removed.
+Each exporter runs for real on untrained networks (a few seconds) and its manifest must validate.
 """
 
 from __future__ import annotations
@@ -18,14 +15,7 @@ pytest.importorskip("torch")
 import torch  # noqa: E402
 
 from app.engine.manifest_schema import validate_manifest  # noqa: E402
-from app.engine.runtime import WeightsError  # noqa: E402
 
-OLD_EXPORTER = pytest.mark.xfail(
-    raises=WeightsError, strict=True, reason="export.py still writes the old manifest keys"
-)
-
-
-@OLD_EXPORTER
 def test_femur_exporter_writes_the_schema(tmp_path):
     from models.femur_ao.export import export_trained
     from models.femur_ao.networks import DEMO, build
@@ -38,7 +28,6 @@ def test_femur_exporter_writes_the_schema(tmp_path):
     validate_manifest(json.loads(path.read_text()), path)
 
 
-@OLD_EXPORTER
 def test_cervical_exporter_writes_the_schema(tmp_path):
     from models.cervical_fracture.export import main
     from models.cervical_fracture.networks import DEMO, build_stage1, build_stage2
