@@ -19,7 +19,8 @@ class LayerRow(QtWidgets.QWidget):
         row = QtWidgets.QHBoxLayout()
         self.check = QtWidgets.QCheckBox(layer.name)
         self.check.setChecked(layer.visible)
-        self.check.setToolTip(f"{layer.kind} from {layer.source or 'user'}")
+        on = f", on input {layer.slot}" if layer.slot else ""
+        self.check.setToolTip(f"{layer.kind} from {layer.source or 'user'}{on}")
         self.check.toggled.connect(lambda on: layers.set_visible(layer.id, on))
         self.opacity = QtWidgets.QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
