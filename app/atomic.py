@@ -30,6 +30,8 @@ def _create_temporary(path: Path) -> Path:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         except FileExistsError:
             continue
+        except OSError as exc:  # name the file the user asked for, not our temporary
+            raise type(exc)(exc.errno, exc.strerror, str(path)) from exc
         os.close(fd)
         return tmp
     raise FileExistsError(f"{path.parent}: could not create a temporary file for {path.name}")
@@ -73,10 +75,9 @@ def atomic_write_text(path: Path | str, text: str, durable: bool = True) -> Path
     return atomic_write_bytes(path, text.encode("utf-8"), durable)
 
 
-def check_writable_folder(folder: Path | str) -> None:
-    """Raise the OSError (naming a file in ``folder``) that writing there would raise, before a
-    long computation whose result would then be lost. Creates and removes a hidden empty file:
+def check_can_write(path: Path | str) -> None:
+    """Raise the OSError naming ``path`` that writing it would raise, before a long computation
+    whose result would then be lost. Creates and removes a hidden empty file beside it:
     ``os.access`` answers for the real user id and says yes to root on a read-only mount."""
-    folder = Path(folder)
-    tmp = _create_temporary(folder / "write-check")
+    tmp = _create_temporary(Path(path))
     os.unlink(tmp)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from app.atomic import check_can_write
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -34,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"{out}: the output must be a .png file")
     if not out.parent.exists():
         raise CliError(f"{out.parent}: output folder does not exist")
+    check_can_write(out)  # before rendering: a read-only folder fails at once
     try:
         w, h = (int(v) for v in args.size.lower().split("x"))
     except ValueError as exc:
