@@ -11,6 +11,7 @@ import importlib
 import pkgutil
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from types import ModuleType
 
 from app.engine.adapter import Adapter, slot_mismatch
@@ -108,11 +109,15 @@ def adapter_class(task_id: str) -> type[Adapter]:
 
 
 def adapter_error(task_id: str) -> str:
-    """Why the task's adapter does not import, or "" when it does."""
+    """Why the task cannot run (its adapter does not import, or its weights are not there), or
+    "" when it can."""
     try:
-        adapter_class(task_id)
+        cls = adapter_class(task_id)
     except UnknownTask as exc:
         return str(exc)
+    weights = getattr(cls, "default_weights_dir", None)
+    if weights is not None and not (Path(weights) / "manifest.json").is_file():
+        return f"task '{task_id}' has no weights yet ({Path(weights) / 'manifest.json'} is missing)"
     return ""
 
 
