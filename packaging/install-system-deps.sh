@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # System packages OsteoView needs beside its Python wheels: an X server for headless GUI tests
 # (Xvfb), the libraries Qt 6's xcb platform and VTK's OpenGL (Mesa, software rendering) load,
-# and poppler-utils (pdftoppm/pdftotext) used by the report tests.
+# poppler-utils (pdftoppm/pdftotext) used by the report tests, Orthanc with its DICOMweb plugin
+# (the PACS the tests start on loopback) and dicom3tools (dciodvfy, the conformance tests).
 # As root on Debian/Ubuntu it installs them; otherwise it prints the apt line to run.
 set -euo pipefail
 PKGS=(xvfb xauth libgl1 libglx-mesa0 libegl1 libgl1-mesa-dri libglu1-mesa libxrender1 libxt6
       libxkbcommon0 libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1
       libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libxcb-xfixes0
-      libfontconfig1 libdbus-1-3 fonts-dejavu-core poppler-utils)
+      libfontconfig1 libdbus-1-3 fonts-dejavu-core poppler-utils orthanc orthanc-dicomweb
+      dicom3tools)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
