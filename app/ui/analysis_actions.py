@@ -16,6 +16,7 @@ from PySide6.QtCore import Qt
 
 from app.findings.types import AnalysisResult, Finding, HeatmapOverlay
 from app.study.model import LoadResult, Series, Study
+from app.ui.findings_panel import NO_TASK
 from app.ui.workers import AnalysisWorker, LoadWorker
 from app.viewstate.inputs import input_panes, needs_side_by_side
 from app.viewstate.regions import find_target
@@ -88,7 +89,8 @@ class AnalysisActions:
         fills); otherwise it says so, with the reasons on hover."""
         usable, reasons = self.tasks_for_open_study()
         current = self.findings.current_task()
-        self.findings.set_tasks(usable, "\n".join(reasons))
+        placeholder = NO_TASK if self.series is not None else "open a study"
+        self.findings.set_tasks(usable, "\n".join(reasons), placeholder)
         if usable and current not in usable:
             self.findings.task_combo.setCurrentText(usable[0])
 

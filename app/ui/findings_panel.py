@@ -123,7 +123,7 @@ class FindingsPanel(QtWidgets.QWidget):
         self._running_task = ""
 
     # ---- tasks -----------------------------------------------------------------------
-    def set_tasks(self, tasks: list[str], why_none: str = "") -> None:
+    def set_tasks(self, tasks: list[str], why_none: str = "", placeholder: str = NO_TASK) -> None:
         """The tasks the open study can feed; none: "no task for this series", the reasons on
         hover, and Analyse disabled."""
         keep = self.task_combo.currentText()
@@ -136,7 +136,7 @@ class FindingsPanel(QtWidgets.QWidget):
                 self.task_combo.setCurrentText(keep)
             self.task_combo.setToolTip("Analysis task (one per paper)")
         else:
-            self.task_combo.addItem(NO_TASK)
+            self.task_combo.addItem(placeholder)
             self.task_combo.setToolTip(why_none or "No analysis task is available in this build.")
         self.task_combo.blockSignals(False)
         self.run_button.setEnabled(bool(tasks) and not self.cancel_button.isEnabled())

@@ -143,6 +143,7 @@ def test_use_as_and_a_mask_loaded_into_its_slot(qtbot, window, pair_dir, tmp_pat
     open_and_wait(qtbot, window, pair_dir)
     ap, lat = _series(window, "AP"), _series(window, "LL")
     window.findings.task_combo.setCurrentText("fake-pair")  # "Use as" lists this task's slots
+    assert window._mask_target() == ("fake-pair", "mask")  # File > Load mask into slot...
     menu = window.slot_menu(ap)
     texts = [a.text() for a in menu.actions()]
     assert texts == [
@@ -198,6 +199,9 @@ def test_the_task_box_lists_only_tasks_the_study_can_feed(qtbot, window, pair_di
     from app.analysis import tasks
 
     monkeypatch.setattr(tasks, "available_tasks", lambda: ["fake-pair"])
+    window._refresh_tasks()
+    assert window.findings.task_combo.currentText() == "open a study"
+    assert not window.findings.run_button.isEnabled()
     only_ap = pair_dir.parent / "only_ap"
     shutil.copytree(pair_dir / "AP", only_ap / "AP")
     open_and_wait(qtbot, window, only_ap)
