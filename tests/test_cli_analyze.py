@@ -20,8 +20,10 @@ PATIENT = PatientTags(name="ROE^RICHARD", patient_id="PID-31", accession="ACC-31
 
 
 @pytest.fixture(autouse=True)
-def _fake_tasks(monkeypatch):
+def _fake_tasks(monkeypatch, tmp_path):
     fake_tasks.register(monkeypatch)
+    # Anonymising creates the installation's pseudonym secret: never in the real home.
+    monkeypatch.setenv("OSTEOVIEW_SECRET_FILE", str(tmp_path / "secret" / "pseudonym.key"))
 
 
 @pytest.fixture(scope="module")

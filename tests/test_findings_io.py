@@ -27,6 +27,12 @@ from app.study.model import PatientInfo, Series, Study
 from tests.fake_tasks import FakeCTAdapter, FakeXrayAdapter, ct_phantom, radiograph_phantom
 
 
+@pytest.fixture(autouse=True)
+def _secret_in_tmp(monkeypatch, tmp_path):
+    """Anonymising creates the installation's pseudonym secret: never in the real home."""
+    monkeypatch.setenv("OSTEOVIEW_SECRET_FILE", str(tmp_path / "secret" / "pseudonym.key"))
+
+
 def _ct_series() -> tuple[Study, Series]:
     series = Series(
         "1.2.3.4", "CT", "neck", ct_phantom(fracture_in=2), kind="volume", body_part="CSPINE"
@@ -151,3 +157,43 @@ def test_bad_findings_file_names_the_file(tmp_path):
     with pytest.raises(FindingsFormatError, match="not an OsteoView findings file"):
         read_findings(tmp_path)
     assert not is_complete(tmp_path / "nowhere")
+
+
+def test_importing_and_writing_never_touch_the_process_umask(tmp_path):
+    """os.umask is process-wide: reading it by setting and restoring races with threads that
+    create files in between. The writers leave the umask to the kernel (os.open with 0o666)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os, sys\n"
+        "def refuse(*a):\n"
+        "    raise AssertionError('os.umask called')\n"
+        "os.umask = refuse\n"
+        "import app.findings.io, app.atomic, app.report.pdf, app.study.nifti\n"
+        "p = app.atomic.atomic_write_text(sys.argv[1], 'x')\n"
+        "print(oct(os.stat(p).st_mode & 0o777))\n"
+    )
+    out = tmp_path / "f.txt"
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(out)],
+        capture_output=True,
+        text=True,
+        cwd=app.__path__[0] + "/..",
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert proc.stdout.strip() == oct(0o666 & ~umask)
+
+
+def test_an_interrupted_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
+    from app.atomic import atomic_path, atomic_write_text
+
+    target = atomic_write_text(tmp_path / "findings.json", "old")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half of the new")
+        raise RuntimeError("disk full, say")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["findings.json"]

@@ -19,6 +19,13 @@ from app.study.geometry import ImageVolume
 from app.study.model import PatientInfo, Series, Study
 from tests.fake_tasks import FakeCTAdapter, FakeXrayAdapter, ct_phantom, radiograph_phantom
 
+
+@pytest.fixture(autouse=True)
+def _secret_in_tmp(monkeypatch, tmp_path):
+    """Anonymising creates the installation's pseudonym secret: never in the real home."""
+    monkeypatch.setenv("OSTEOVIEW_SECRET_FILE", str(tmp_path / "secret" / "pseudonym.key"))
+
+
 PATIENT = PatientInfo(
     name="DOE^JANE",
     patient_id="P-4711",
