@@ -156,6 +156,19 @@ def test_impossible_frame_count_is_a_clear_error(
     assert (f"{frames} frame(s)" in proc.stderr) or (f"NumberOfFrames '{frames}'" in proc.stderr)
 
 
+def test_many_claimed_frames_are_counted_against_the_fragments(
+    real_data: Path, tmp_path: Path
+) -> None:
+    """65,535 frames fit the file's size (8 bytes each) but not its 9 fragments: refused at
+    once, before a record per claimed frame is built."""
+    src = real_data / "pydicom_data" / "MR2_J2KR.dcm"
+    path = _mutated(src, tmp_path / "many.dcm", NumberOfFrames=65535)
+    t0 = time.perf_counter()
+    with pytest.raises(StudyLoadError, match="claims 65535 frames, the pixel data holds"):
+        load(path)
+    assert time.perf_counter() - t0 < 2.0
+
+
 def test_compressed_frame_count_beyond_the_fragments_is_refused(
     real_data: Path, tmp_path: Path
 ) -> None:

@@ -9,6 +9,7 @@ ignored with a note (``Frame.notes``) that becomes a series warning.
 from __future__ import annotations
 
 import os
+import struct
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +27,7 @@ DEFLATE_MAX_RATIO = 1032  # zlib's largest possible expansion
 BITS_ALLOCATED = (1, 8, 16, 32, 64)
 SAMPLES_PER_PIXEL = (1, 3)
 MAX_NOTES_PER_FILE = 5
+MANY_FRAMES = 1000  # above this, a compressed file's frame count is checked against its data
 
 
 def is_compressed(syntax: str) -> bool:
@@ -122,6 +124,12 @@ def checked_frame_count(header: RawHeader) -> int:
     else:
         # Compressed: every frame is at least one 8-byte fragment item.
         need, capacity, what = 8 * n, size, "the whole file is"
+        if n > MANY_FRAMES and need <= capacity:
+            fragments = _fragment_count(header.path)
+            if fragments < n:
+                raise ValueError(
+                    f"the header claims {n} frames, the pixel data holds {fragments} fragment(s)"
+                )
     if need > capacity:
         frames = f"{n} frame(s) of " if n > 1 else ""
         raise ValueError(
@@ -129,6 +137,21 @@ def checked_frame_count(header: RawHeader) -> int:
             f"{capacity} bytes"
         )
     return n
+
+
+def _fragment_count(path: str) -> int:
+    """Fragments of encapsulated pixel data (each frame has at least one). Counted only for
+    files claiming many frames: a per-frame record for each of 65,535 claimed frames costs
+    seconds before the decoder finds out."""
+    import pydicom
+    from pydicom.encaps import parse_fragments
+
+    try:
+        data = pydicom.dcmread(path, force=True).get("PixelData") or b""
+        (bot_length,) = struct.unpack_from("<L", data, 4)  # the Basic Offset Table item
+        return parse_fragments(data[8 + bot_length :])[0]
+    except Exception as exc:  # noqa: BLE001 - any parse failure: the data is not usable
+        raise ValueError(f"encapsulated pixel data is malformed ({type(exc).__name__})") from exc
 
 
 def _rescale_of(slope: object, intercept: object, v: dict) -> tuple[float, float]:

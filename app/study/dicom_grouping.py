@@ -19,58 +19,61 @@ def cluster_ids(vectors: list[np.ndarray | None], tol: float) -> list[int | None
     member share its id. Unlike rounding, jitter across a rounding boundary does not split."""
     centres: list[np.ndarray] = []
     ids: list[int | None] = []
+    known: dict[bytes, int] = {}  # exact repeats (all frames of a multi-frame file) are free
     for vec in vectors:
         if vec is None:
             ids.append(None)
             continue
-        for n, centre in enumerate(centres):
-            if centre.shape == vec.shape and np.max(np.abs(centre - vec)) <= tol:
-                ids.append(n)
-                break
-        else:
-            centres.append(np.asarray(vec, float))
-            ids.append(len(centres) - 1)
+        arr = np.asarray(vec, float)
+        key = arr.tobytes()
+        found = known.get(key)
+        if found is None:
+            for n, centre in enumerate(centres):
+                if centre.shape == arr.shape and np.max(np.abs(centre - arr)) <= tol:
+                    found = n
+                    break
+            else:
+                centres.append(arr)
+                found = len(centres) - 1
+            known[key] = found
+        ids.append(found)
     return ids
 
 
 def split_keys(frames: list[Frame]) -> list[tuple]:
     """Frames of one series with equal keys can share a volume."""
     orientation = cluster_ids([f.orientation for f in frames], 1e-3)
-    spacing = cluster_ids(
-        [np.array(f.pixel_spacing) if f.pixel_spacing else None for f in frames], 1e-3
-    )
+    spacing = cluster_ids([f.pixel_spacing for f in frames], 1e-3)
     keys = []
+    of_header: dict[int, tuple] = {}  # the header's part, once per file (not per frame)
     for f, o, ps in zip(frames, orientation, spacing, strict=True):
-        v = f.values
-        keys.append(
-            (
-                o,
+        h = of_header.get(id(f.header))
+        if h is None:
+            v = f.values
+            h = of_header[id(f.header)] = (
                 to_int(v.get("Rows")),
                 to_int(v.get("Columns")),
                 is_color(f),
-                ps,
                 "LOCALIZER" in text(v.get("ImageType")).upper(),
-                f.position is not None,
             )
-        )
+        keys.append((o, h[0], h[1], h[2], ps, h[3], f.position is not None))
     return keys
 
 
 def split_phases(frames: list[Frame]) -> list[list[Frame]] | None:
     """When positions repeat, split by a phase key that makes them unique (multi-phase/echo)."""
-    positions = [tuple(np.round(f.position, 2)) for f in frames]
+    rounded = np.round(np.array([f.position for f in frames], dtype=float), 2).tolist()
+    positions = [tuple(p) for p in rounded]
     if len(set(positions)) == len(positions):
         return None
+    at = {id(f): p for f, p in zip(frames, positions, strict=True)}
     for slot in range(len(frames[0].phase)):
         parts: dict = defaultdict(list)
         for f in frames:
             parts[f.phase[slot] if slot < len(f.phase) else None].append(f)
         if len(parts) < 2:
             continue
-        if all(
-            len({tuple(np.round(f.position, 2)) for f in part}) == len(part)
-            for part in parts.values()
-        ):
+        if all(len({at[id(f)] for f in part}) == len(part) for part in parts.values()):
             return [parts[key] for key in sorted(parts, key=lambda x: (x is None, x))]
     return None
 
