@@ -144,7 +144,9 @@ class MainWindow(OpeningActions, AnalysisActions, QtWidgets.QMainWindow):
         v.addAction("&Reset (space)", lambda: [a.reset() for a in self.visible_view_areas()])
         self.ruler_action = v.addAction("R&uler (r)")
         self.ruler_action.setCheckable(True)
-        self.ruler_action.toggled.connect(self.view_area.set_ruler_mode)
+        self.ruler_action.toggled.connect(
+            lambda on: [a.set_ruler_mode(on) for a in self.visible_view_areas()]
+        )
         self.view_area.ruler_toggled.connect(self._sync_ruler_action)
 
         self.task_menu = self.menuBar().addMenu("&Task")
@@ -161,7 +163,10 @@ class MainWindow(OpeningActions, AnalysisActions, QtWidgets.QMainWindow):
         for n, name in enumerate(self.view_area.presets):
             c, w = self.view_area.presets[name]
             label = f"{n + 1}: {name} (L {c:g} / W {w:g})" if n < 9 else name
-            self.preset_menu.addAction(label, lambda nm=name: self.view_area.apply_preset(nm))
+            # each shown view takes the preset its own series has (side by side: both inputs)
+            self.preset_menu.addAction(
+                label, lambda nm=name: [a.apply_preset(nm) for a in self.visible_view_areas()]
+            )
 
     def is_busy(self) -> bool:
         """True from the request until its outcome has been shown (not just the thread's life:
