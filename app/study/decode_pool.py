@@ -144,6 +144,7 @@ class DecodePool:
 
     def __init__(self, size: int = POOL_SIZE) -> None:
         self.size = size
+        self._pid = os.getpid()
         self._idle: list[_Worker] = []
         self._lock = threading.RLock()  # re-entered when a file is asked for out of plan
 
@@ -200,6 +201,8 @@ class DecodePool:
                         self._idle.append(worker)
 
     def close(self) -> None:
+        if os.getpid() != self._pid:
+            return  # inherited by a fork: the children belong to the parent
         with self._lock:
             for worker in self._idle:
                 worker.stop()
@@ -207,6 +210,7 @@ class DecodePool:
 
 
 _pool: DecodePool | None = None
+_pool_pid = 0
 _pool_lock = threading.Lock()
 
 
@@ -217,9 +221,11 @@ def warm() -> None:
 
 
 def pool() -> DecodePool:
-    global _pool
+    """This process's pool. A forked process (a training data loader) gets its own: the
+    parent's children and pipes are the parent's, and sharing them would mix answers."""
+    global _pool, _pool_pid
     with _pool_lock:
-        if _pool is None:
-            _pool = DecodePool()
+        if _pool is None or _pool_pid != os.getpid():
+            _pool, _pool_pid = DecodePool(), os.getpid()
             atexit.register(_pool.close)
         return _pool
