@@ -13,6 +13,7 @@ import numpy as np
 
 from app.engine.adapter import (
     AnalysisRequest,
+    ExplainUnavailable,
     InputRejected,
     ModelOutput,
     OnnxAdapter,
@@ -20,8 +21,8 @@ from app.engine.adapter import (
 )
 from app.engine.runtime import Manifest, run_session, session_for
 from app.engine.task import InputSlot
-from app.findings import DEMO_DISCLAIMER, BoxOverlay, Finding, LabelMapOverlay
-from app.findings.types import Box
+from app.findings import DEMO_DISCLAIMER, AnalysisResult, BoxOverlay, Finding, LabelMapOverlay
+from app.findings.types import Box, Overlay
 from app.study.model import Series
 from models.cervical_fracture import pipeline as P
 from models.cervical_fracture.inference import PipelineOutput, run_pipeline, run_stage1
@@ -58,6 +59,7 @@ class CervicalFractureAdapter(OnnxAdapter):
         "(shared/papers/cervical_ct_rsna2022.txt, section 4.5)"
     )
     labels = (*P.VERTEBRAE, "patient_overall")
+    explain_methods = ("shap",)
 
     def __init__(self, weights_dir: Path | None = None, top_n: int = P.TOP_N) -> None:
         super().__init__(weights_dir)
@@ -166,3 +168,23 @@ class CervicalFractureAdapter(OnnxAdapter):
             "disclaimer": DEMO_DISCLAIMER,
         }
         return ModelOutput(findings, [labelmap, box_overlay], summary, extra)
+
+    # ---- explanations --------------------------------------------------------------------------
+    def explain(
+        self,
+        request: AnalysisRequest,
+        result: AnalysisResult,
+        finding: Finding,
+        method: str,
+        timer: StageTimer,
+    ) -> list[Overlay]:
+        """Method "shap": SHAP values of the vertebra's stage-2 probability on the crops the run
+        fed stage 2, put back on the study's slices (models/cervical_fracture/explain.py).
+        patient_overall is explained by its most probable vertebra."""
+        if method != "shap":
+            raise ExplainUnavailable(f"{self.title} explains by SHAP only, not '{method}'")
+        from models.cervical_fracture.explain import vertebra_shap  # lazy: shap is heavy
+
+        with timer.stage("SHAP", 0.0):
+            sess = session_for(self.manifest, "stage2.onnx")
+            return [vertebra_shap(sess, request["ct"].image, result, finding, timer)]
