@@ -280,3 +280,32 @@ def test_os_reason_words() -> None:
     assert os_reason(OSError(errno.EIO, "I/O error"), "the folder").startswith(
         "cannot read the folder: input/output error"
     )
+
+
+def test_geometry_guard_refuses_what_header_checks_cannot_see() -> None:
+    from app.study import ImageVolume
+    from app.study.sanity import geometry_problem
+
+    arr = np.zeros((2, 4, 4), np.int16)
+    assert geometry_problem(ImageVolume(arr, (1.0, 0.5, 0.5))) is None
+    assert "voxel size" in geometry_problem(ImageVolume(arr, (np.inf, 0.5, 0.5)))
+    assert "origin" in geometry_problem(ImageVolume(arr, origin=np.array([1e300, 0, 0])))
+    flat = np.column_stack([[1, 0, 0], [0, 1, 0], [1, 0, 0]]).astype(float)
+    assert "three dimensions" in geometry_problem(ImageVolume(arr, direction=flat))
+
+
+def test_orientation_tolerates_scanner_rounding_only() -> None:
+    from app.study.dicom_values import orientation
+
+    notes: list[str] = []
+    rounded = orientation("0.99999\\0.00447\\0\\-0.00447\\0.99999\\0", notes)
+    assert rounded is not None and not notes
+    assert np.allclose([np.linalg.norm(rounded[:3]), np.linalg.norm(rounded[3:])], 1)
+    for bad in (
+        "1\\0\\0\\1\\0\\0",
+        "0\\0\\0\\0\\1\\0",
+        "1e308\\0\\0\\0\\1\\0",
+        "nan\\0\\0\\0\\1\\0",
+    ):
+        assert orientation(bad, notes) is None
+    assert len(notes) == 4 and all("ImageOrientationPatient" in n for n in notes)
