@@ -30,6 +30,7 @@ from typing import TextIO
 
 from app.analysis.request import resolve_inputs, series_by_uid_or_path
 from app.analysis.runner import run_analysis
+from app.analysis.staging import REPORT_FILE, pid_alive
 from app.engine.adapter import Adapter, AnalysisRequest, InputRejected
 from app.errors import describe_os_error, user_errors
 from app.findings.io import (
@@ -44,7 +45,6 @@ from app.findings.pseudonym import installation_key, pseudonym
 from app.findings.types import AnalysisResult
 from app.study.model import LoadResult, Series, Study, StudyLoadError
 
-REPORT_FILE = "report.pdf"
 SUMMARY_FILE = "summary.csv"
 STAGING = ".staging"
 # Files in a batch folder that are not studies.
@@ -487,23 +487,13 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _clear_stale_staging(staging: Path) -> None:
     """Remove what dead runs left behind (a name ends with the pid of the run that made it)."""
     if not staging.is_dir():
         return
     for entry in staging.iterdir():
         pid_text = entry.name.rsplit("-", 1)[-1]
-        if pid_text.isdigit() and _pid_alive(int(pid_text)) and int(pid_text) != os.getpid():
+        if pid_text.isdigit() and pid_alive(int(pid_text)) and int(pid_text) != os.getpid():
             continue
         shutil.rmtree(entry, ignore_errors=True)
 

@@ -16,11 +16,11 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from app.analysis.batch import REPORT_FILE
 from app.atomic import atomic_path
 from app.findings.io import FINDINGS_FILE, FindingsFormatError, read_document
 
 STAGING_MARK = ".staging-"
+REPORT_FILE = "report.pdf"  # the report's name inside an output folder
 
 
 def pid_alive(pid: int) -> bool:
