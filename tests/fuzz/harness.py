@@ -138,43 +138,53 @@ def run_campaign(
                 w.proc.stdin.write(json.dumps({"index": w.index}).encode() + b"\n")
                 w.proc.stdin.flush()
 
-        for n in range(workers):
-            feed(n)
-        while any(w.index is not None for w in pool):
-            now = time.monotonic()
-            wait = min((w.deadline for w in pool if w.deadline), default=now + 1) - now
-            for key, _ in sel.select(timeout=max(0.0, wait)):
-                n = key.data
-                w = pool[n]
-                chunk = os.read(w.proc.stdout.fileno(), 1 << 16)
-                if not chunk:  # EOF: the worker died while on its mutant
-                    code = w.proc.wait()
-                    if code < 0:
-                        replace(n, "signal", {"detail": signal.Signals(-code).name})
-                    else:
-                        replace(n, "uncaught", {"detail": f"worker exited with status {code}"})
-                    feed(n)
-                    continue
-                w.buffer += chunk
-                while b"\n" in w.buffer:
-                    line, w.buffer = w.buffer.split(b"\n", 1)
-                    msg = json.loads(line)
-                    if msg["phase"] == "ready":
-                        w.desc, w.deadline = msg["desc"], time.monotonic() + timeout_s
-                    else:
-                        outcome = msg["outcome"]
-                        record(w, outcome["class"], outcome)
-                        feed(n)
-            now = time.monotonic()
-            for n, w in enumerate(pool):
-                if w.index is not None and w.deadline is not None and now > w.deadline:
-                    replace(n, "hang", {"detail": f"no answer within {timeout_s:.0f} s"})
-                    feed(n)
-        for w in pool:
-            w.proc.stdin.close()
-            w.proc.wait(10)
+        try:
+            _drive(pool, sel, feed, replace, record, timeout_s)
+        finally:  # also on Ctrl-C: no worker (in its own session) outlives the campaign
+            for w in pool:
+                if w.proc.poll() is None:
+                    _kill(w)
     camp.wall_s = time.monotonic() - t0
     return camp
+
+
+def _drive(pool, sel, feed, replace, record, timeout_s: float) -> None:
+    """The event loop: answers in, deadlines checked, a dead or hung worker replaced."""
+    for n in range(len(pool)):
+        feed(n)
+    while any(w.index is not None for w in pool):
+        now = time.monotonic()
+        wait = min((w.deadline for w in pool if w.deadline), default=now + 1) - now
+        for key, _ in sel.select(timeout=max(0.0, wait)):
+            n = key.data
+            w = pool[n]
+            chunk = os.read(w.proc.stdout.fileno(), 1 << 16)
+            if not chunk:  # EOF: the worker died while on its mutant
+                code = w.proc.wait()
+                if code < 0:
+                    replace(n, "signal", {"detail": signal.Signals(-code).name})
+                else:
+                    replace(n, "uncaught", {"detail": f"worker exited with status {code}"})
+                feed(n)
+                continue
+            w.buffer += chunk
+            while b"\n" in w.buffer:
+                line, w.buffer = w.buffer.split(b"\n", 1)
+                msg = json.loads(line)
+                if msg["phase"] == "ready":
+                    w.desc, w.deadline = msg["desc"], time.monotonic() + timeout_s
+                else:
+                    outcome = msg["outcome"]
+                    record(w, outcome["class"], outcome)
+                    feed(n)
+        now = time.monotonic()
+        for n, w in enumerate(pool):
+            if w.index is not None and w.deadline is not None and now > w.deadline:
+                replace(n, "hang", {"detail": f"no answer within {timeout_s:.0f} s"})
+                feed(n)
+    for w in pool:
+        w.proc.stdin.close()
+        w.proc.wait(10)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -195,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
         target, desc = make_mutant(find_seeds(), args.seed, args.show, Path(args.out))
         print(f"{target}: {desc}")
         return 0
+    # A terminated campaign still kills its workers (they run in sessions of their own).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     camp = run_campaign(args.count, args.seed, args.workers, args.timeout, args.mem_mb,
                         args.first, progress=True)  # fmt: skip
     s = camp.summary()
