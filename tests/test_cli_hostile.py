@@ -240,3 +240,22 @@ def test_a_staging_folder_left_by_a_killed_run_is_cleared(tmp_path, capsys):
     (dead / "findings.json").write_text("{}")
     assert main(["analyze", str(study), "--task", "fake-ct", "--out", str(out)]) == 0
     assert not dead.exists()
+
+
+def test_an_output_folder_whose_parent_is_read_only_is_staged_inside(tmp_path, capsys, monkeypatch):
+    """An admin made OUT for the user in a folder the user cannot write: stage inside OUT."""
+    study = _study(tmp_path / "study")
+    out = tmp_path / "out"
+    out.mkdir()
+    real_mkdir = Path.mkdir
+
+    def parent_read_only(self, *args, **kwargs):
+        if self.parent == tmp_path and self.name.startswith(".out.staging-"):
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", parent_read_only)
+    rc = main(["analyze", str(study), "--task", "fake-ct", "--out", str(out), "--report"])
+    assert rc == 0, capsys.readouterr().err
+    assert {"findings.json", "report.pdf"} <= {p.name for p in out.iterdir()}
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]

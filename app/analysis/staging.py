@@ -81,6 +81,25 @@ def publish_folder(staging: Path, out: Path) -> None:
     shutil.rmtree(staging, ignore_errors=True)
 
 
+def _make_staging(out: Path) -> Path:
+    """A fresh staging folder beside ``out``; inside it when ``out`` exists and its parent is
+    not writable (a folder made for the user in a place they cannot write)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _clear_dead_staging(out)
+    staging = out.parent / f".{out.name}{STAGING_MARK}{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        staging.mkdir()
+    except PermissionError:
+        if not out.is_dir():
+            raise
+        _clear_dead_staging(out / "x")  # ".x.staging-<pid>" names inside ``out``
+        staging = out / f".x{STAGING_MARK}{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+    return staging
+
+
 @contextlib.contextmanager
 def staged_study(out: Path, report: Path | None = None) -> Iterator[tuple[Path, Path | None]]:
     """Yield (staging folder, staged report path or None); on success publish both.
@@ -90,11 +109,7 @@ def staged_study(out: Path, report: Path | None = None) -> Iterator[tuple[Path, 
     in one folder, cannot fail for want of space or permission.
     """
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _clear_dead_staging(out)
-    staging = out.parent / f".{out.name}{STAGING_MARK}{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
+    staging = _make_staging(out)
     report = Path(report) if report is not None else None
     inside = report is not None and report.resolve().parent == out.resolve()
     staged_report = None
