@@ -15,7 +15,7 @@ from app.errors import CliError, describe_os_error, user_errors
 
 __all__ = ["CliError", "main"]  # commands import CliError from here
 
-COMMANDS = ("info", "export", "demo", "tasks", "analyze", "screenshot")
+COMMANDS = ("info", "export", "demo", "tasks", "analyze", "screenshot", "pull")
 
 
 def build_parser() -> argparse.ArgumentParser:
