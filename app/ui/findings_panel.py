@@ -61,6 +61,7 @@ class FindingsPanel(QtWidgets.QWidget):
     run_requested = Signal(str)
     cancel_requested = Signal()
     finding_clicked = Signal(object)  # Finding
+    explain_requested = Signal(object, str)  # Finding, method
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -99,6 +100,17 @@ class FindingsPanel(QtWidgets.QWidget):
         self.tree.setColumnWidth(1, 150)
         self.tree.itemClicked.connect(self._on_item)
         layout.addWidget(self.tree, 1)
+        # Explain the selected finding (a separate, slower step: SHAP runs the model many times)
+        explain_row = QtWidgets.QHBoxLayout()
+        self.explain_method = QtWidgets.QComboBox()
+        self.explain_method.setToolTip("How to explain the selected finding")
+        self.explain_button = QtWidgets.QPushButton("Explain")
+        self.explain_button.setToolTip("Explain the selected finding (runs in the background)")
+        self.explain_button.clicked.connect(self._on_explain)
+        explain_row.addWidget(self.explain_method, 1)
+        explain_row.addWidget(self.explain_button)
+        layout.addLayout(explain_row)
+        self.set_explain_methods(())
         self.provenance = QtWidgets.QLabel("")
         self.provenance.setWordWrap(True)
         self.provenance.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -152,6 +164,29 @@ class FindingsPanel(QtWidgets.QWidget):
             self.run_requested.emit(self.current_task())
 
     # ---- run state ------------------------------------------------------------------
+    def set_explain_methods(self, methods) -> None:
+        """The result's task's explanation methods; none: the Explain row is hidden."""
+        self.explain_method.clear()
+        self.explain_method.addItems(list(methods))
+        for widget in (self.explain_method, self.explain_button):
+            widget.setVisible(bool(methods))
+        self._sync_explain()
+
+    def selected_finding(self) -> Finding | None:
+        item = self.tree.currentItem()
+        return item.data(0, FINDING_ROLE) if item is not None else None
+
+    def _sync_explain(self) -> None:
+        idle = not self.cancel_button.isEnabled()
+        self.explain_button.setEnabled(
+            idle and self.explain_method.count() > 0 and self.selected_finding() is not None
+        )
+
+    def _on_explain(self) -> None:
+        finding = self.selected_finding()
+        if finding is not None and self.explain_method.currentText():
+            self.explain_requested.emit(finding, self.explain_method.currentText())
+
     def set_running(self, running: bool, task: str = "") -> None:
         self._running_task = task if running else ""
         self.run_button.setEnabled(not running and bool(self.tasks))
@@ -162,6 +197,7 @@ class FindingsPanel(QtWidgets.QWidget):
             self.progress.setValue(0)
             self.stage_label.setText(f"{task}: starting")
             self.message.setVisible(False)
+        self._sync_explain()
 
     def set_progress(self, stage: str, fraction: float) -> None:
         task = self._running_task or self.current_task()
@@ -175,6 +211,7 @@ class FindingsPanel(QtWidgets.QWidget):
     # ---- result ----------------------------------------------------------------------
     def clear_result(self) -> None:
         self.result = None
+        self.set_explain_methods(())
         self.tree.clear()
         self.summary.setText("")
         self.inputs.setText("")
@@ -244,5 +281,6 @@ class FindingsPanel(QtWidgets.QWidget):
 
     def _on_item(self, item: QtWidgets.QTreeWidgetItem, column: int) -> None:
         f = item.data(0, FINDING_ROLE)
+        self._sync_explain()
         if f is not None:
             self.finding_clicked.emit(f)

@@ -60,6 +60,9 @@ class MainWindow(OpeningActions, AnalysisActions, QtWidgets.QMainWindow):
         # task id -> slot -> series the user assigned ("Use as" in the series browser)
         self.slot_overrides: dict[str, dict[str, Series]] = {}
         self.mask_worker: LoadWorker | None = None
+        self.explain_worker = None  # ExplainWorker while a finding is being explained
+        self.result_adapters: dict[int, object] = {}  # the adapter instance each result came from
+        self._explained_result: AnalysisResult | None = None
         self._analysed_series: Series | None = None
 
         # the shown series, or (a result with several image inputs) one view per input
@@ -90,6 +93,7 @@ class MainWindow(OpeningActions, AnalysisActions, QtWidgets.QMainWindow):
         self.findings.run_requested.connect(self.run_task)
         self.findings.cancel_requested.connect(self.cancel_analysis)
         self.findings.finding_clicked.connect(self.on_finding_clicked)
+        self.findings.explain_requested.connect(self.explain_finding)
         self.view_area.status.connect(self._show_cursor)
         self.input_views.status.connect(self._show_cursor)
 
@@ -175,7 +179,8 @@ class MainWindow(OpeningActions, AnalysisActions, QtWidgets.QMainWindow):
             self._loading
             or self._analysing
             or any(
-                w is not None and w.isRunning() for w in (self.load_worker, self.analysis_worker)
+                w is not None and w.isRunning()
+                for w in (self.load_worker, self.analysis_worker, self.explain_worker)
             )
         )
 
@@ -375,7 +380,8 @@ class MainWindow(OpeningActions, AnalysisActions, QtWidgets.QMainWindow):
         if self.is_busy() and not self.confirm_close():
             ev.ignore()
             return
-        for worker in (self.load_worker, self.analysis_worker, self.mask_worker):
+        workers = (self.load_worker, self.analysis_worker, self.mask_worker, self.explain_worker)
+        for worker in workers:
             if worker is not None and worker.isRunning():
                 worker.cancel()
                 worker.wait(10000)

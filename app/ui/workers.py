@@ -182,3 +182,52 @@ class AnalysisWorker(QtCore.QThread):
             self.failed.emit(f"{self.task_id}: {type(exc).__name__}: {exc}")
             return
         self.finished_result.emit(result, extra)
+
+
+class ExplainWorker(QtCore.QThread):
+    """Explains one finding by one method (``app.analysis.explain``) off the event loop: SHAP
+    runs the model hundreds of times, so it reports progress and stops at Cancel."""
+
+    progress = Signal(str, float)
+    finished_overlays = Signal(object, object)  # list[Overlay], Finding
+    failed = Signal(str)
+    cancelled = Signal()
+
+    def __init__(self, adapter, request: AnalysisRequest, result: AnalysisResult, finding,
+                 method: str, parent=None) -> None:  # fmt: skip
+        super().__init__(parent)
+        self.adapter = adapter
+        self.request = request
+        self.result = result
+        self.finding = finding
+        self.method = method
+        self._cancel = threading.Event()
+        self._throttle = _Throttle(0.03)
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def _report(self, stage: str, fraction: float) -> None:
+        if self._throttle.ready(fraction >= 1.0):
+            self.progress.emit(stage, float(fraction))
+
+    def run(self) -> None:
+        from app.analysis.explain import explain
+        from app.engine.adapter import AnalysisCancelled, ExplainUnavailable
+
+        lower_thread_priority()
+        try:
+            overlays = explain(self.adapter, self.request, self.result, self.finding,
+                               self.method, progress=self._report,
+                               cancel=self._cancel.is_set)  # fmt: skip
+        except AnalysisCancelled:
+            self.cancelled.emit()
+            return
+        except ExplainUnavailable as exc:
+            self.failed.emit(str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - shown to the user, never a crash
+            traceback.print_exc()
+            self.failed.emit(f"{self.method}: {type(exc).__name__}: {exc}")
+            return
+        self.finished_overlays.emit(overlays, self.finding)

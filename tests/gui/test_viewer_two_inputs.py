@@ -211,3 +211,47 @@ def test_the_task_box_lists_only_tasks_the_study_can_feed(qtbot, window, pair_di
     assert "this study has only an AP" in panel.task_combo.toolTip()
     open_and_wait(qtbot, window, pair_dir)
     assert panel.tasks == ["fake-pair"] and panel.run_button.isEnabled()
+
+
+def test_explain_a_finding_in_a_worker_with_cancel(qtbot, window, pair_dir):
+    open_and_wait(qtbot, window, pair_dir)
+    _analyse(qtbot, window)
+    panel = window.findings
+    assert panel.explain_button.isVisible() and panel.explain_method.currentText() == "occlusion"
+    assert not panel.explain_button.isEnabled()  # no finding selected yet
+    item = _finding_item(window, "damaged")
+    panel.tree.setCurrentItem(item)
+    panel.tree.itemClicked.emit(item, 0)
+    assert panel.explain_button.isEnabled()
+    ap_view = window.input_views.areas["ap"].views["native"]
+    before = ap_view.capture()[:, : int(ap_view.width() * 0.88)]
+    # slow stages: Cancel stops it at the next stage boundary
+    FakePairAdapter.stage_s = 0.2
+    panel.explain_button.click()
+    qtbot.waitUntil(lambda: "occlusion" in panel.stage_label.text(), timeout=WAIT_MS)
+    assert panel.cancel_button.isEnabled() and window.is_busy()
+    panel.cancel_button.click()
+    qtbot.waitUntil(lambda: not window.is_busy(), timeout=WAIT_MS)
+    assert "Explanation cancelled" in panel.message.text()
+    assert window.layers.by_name("Occlusion damaged") is None
+    FakePairAdapter.stage_s = 0.0
+    panel.explain_button.click()
+    qtbot.waitUntil(lambda: not window.is_busy(), timeout=WAIT_MS)
+    layer = window.layers.by_name("Occlusion damaged")
+    assert layer is not None and layer.visible and layer.slot == "ap"
+    assert not window.layers.by_name("AP brightness").visible  # one map at a time
+    window.input_views.update_now()
+    _shot(window, "two_inputs_explained.png")
+    after = ap_view.capture()[:, : int(ap_view.width() * 0.88)]
+    # the occlusion map (coolwarm) replaced the brightness map (jet) on the AP view
+    # (before: only the antialiased edges of the green "AP peak" caption over jet's blue)
+    assert _coolwarm_cold(before).sum() < 300 and _coolwarm_cold(after).sum() > 50_000
+    lat = window.input_views.areas["lateral"].views["native"].capture()
+    assert _coolwarm_cold(lat).sum() == 0  # the AP's explanation is not on the lateral
+
+
+def _coolwarm_cold(rgb: np.ndarray) -> np.ndarray:
+    """coolwarm's blue end (59, 76, 191) over grey: blue, with more green than red; jet's dark
+    blue (0, 0, 128) over grey has as much red as green."""
+    r, g, b = (rgb[..., c].astype(int) for c in range(3))
+    return (b - r > 40) & (g - r > 5)
