@@ -159,6 +159,8 @@ def paragraph_markup(
     text = visible_controls(str(value))
     if limit is not None:
         text = cut(text, limit)
+    if all(_winansi(ch) for ch in text):
+        return escape(text)  # the built-in fonts have it all: no font files to look for
     fonts = report_fonts()
     if not has_rtl(text):
         return _markup(text, base_font, fonts)
