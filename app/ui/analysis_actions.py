@@ -1,6 +1,6 @@
-"""The main window's analysis side: which tasks the open study can feed, which series fills each
-input slot (the user may assign one, or load a mask), running a task, showing its result (one
-view per input when it has several) and centring on a clicked finding.
+"""The main window's analysis side: which tasks the open study can feed, running a task, showing
+its result (one view per input when it has several) and centring on a clicked finding. The slots'
+inputs (``slot_actions``) and explanations (``explain_actions``) are mixins of their own.
 
 A mixin of ``MainWindow``: it uses the window's ``layers``, ``view_area``, ``input_views``,
 ``findings`` panel, ``browser`` and status bar. The decisions (which inputs get a view, which
@@ -9,28 +9,16 @@ layers each view draws, where a finding points) are made in ``app.viewstate``.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from PySide6 import QtWidgets
-from PySide6.QtCore import Qt
-
 from app.findings.types import AnalysisResult, Finding, HeatmapOverlay
-from app.study.model import LoadResult, Series, Study
+from app.ui.explain_actions import ExplainActions
 from app.ui.findings_panel import NO_TASK
-from app.ui.workers import AnalysisWorker, ExplainWorker, LoadWorker
+from app.ui.slot_actions import SlotActions
+from app.ui.workers import AnalysisWorker
 from app.viewstate.inputs import input_panes, needs_side_by_side
 from app.viewstate.regions import find_target
 
-SERIES_ROLE = Qt.ItemDataRole.UserRole + 1
 
-
-def _spec(task_id: str):
-    from app.analysis.tasks import get_spec
-
-    return get_spec(task_id)
-
-
-class AnalysisActions:
+class AnalysisActions(SlotActions, ExplainActions):
     """Mixin: everything between the findings panel, the analysis layer and the views."""
 
     # ---- which tasks the open study can feed ------------------------------------------
@@ -105,150 +93,6 @@ class AnalysisActions:
         if task in self.findings.tasks:
             self.findings.task_combo.setCurrentText(task)
         self.run_task(task)
-
-    # ---- which series fills each slot ------------------------------------------------------
-    def analysis_request(self, task_id: str, adapter=None, use_overrides: bool = True):
-        """The inputs of ``task_id`` from the open study, the shown series first; the series the
-        user assigned to a slot (``slot_overrides``) win. InputRejected says what is missing."""
-        from app.analysis.request import resolve_inputs
-
-        spec = adapter.spec if adapter is not None else _spec(task_id)
-        loaded = self.load_result or LoadResult()
-        if not any(s is self.series for s in loaded.all_series()):
-            loaded = LoadResult([Study("", series=[self.series])])
-        overrides = dict(self.slot_overrides.get(task_id, {})) if use_overrides else {}
-        return resolve_inputs(
-            spec, loaded, self.study_path, adapter=adapter, overrides=overrides, prefer=self.series
-        )
-
-    def assign_to_slot(self, task_id: str, slot: str, series: Series | None) -> None:
-        """Use ``series`` as ``task_id``'s input ``slot`` (None: choose automatically again)."""
-        chosen = self.slot_overrides.setdefault(task_id, {})
-        if series is None:
-            chosen.pop(slot, None)
-            self.statusBar().showMessage(f"{task_id}: {slot} is chosen automatically", 8000)
-        else:
-            for other in [s for s, v in chosen.items() if v is series and s != slot]:
-                chosen.pop(other)  # one series fills one slot
-            chosen[slot] = series
-            name = series.description or series.modality or series.series_uid
-            self.statusBar().showMessage(f"{task_id}: {name} will be used as {slot}", 8000)
-        if not chosen:
-            self.slot_overrides.pop(task_id, None)
-        self.update_task_choice()
-
-    def slot_menu(self, series: Series) -> QtWidgets.QMenu:
-        """ "Use as" for ``series``: the current task's slots (every task's when no task can run
-        yet: assigning a series may be what makes one runnable)."""
-        menu = QtWidgets.QMenu("Use as", self)
-        current = self.findings.current_task()
-        tasks = [current] if current else self.available_task_ids()
-        for task_id in tasks:
-            try:
-                spec = _spec(task_id)
-            except Exception:  # noqa: BLE001 - a task whose declaration went away
-                continue
-            target = menu if len(tasks) == 1 else menu.addMenu(task_id)
-            chosen = self.slot_overrides.get(task_id, {})
-            for slot in spec.slots:
-                action = target.addAction(f"{slot.name}: {slot.description}")
-                action.setCheckable(True)
-                action.setChecked(chosen.get(slot.name) is series)
-                action.triggered.connect(
-                    lambda on, t=task_id, s=slot.name: self.assign_to_slot(
-                        t, s, series if on else None
-                    )
-                )
-        return menu
-
-    def _on_browser_menu(self, pos) -> None:
-        item = self.browser.itemAt(pos)
-        series = item.data(SERIES_ROLE) if item is not None else None
-        if series is None:
-            return
-        menu = QtWidgets.QMenu(self)
-        menu.addMenu(self.slot_menu(series))
-        menu.exec(self.browser.viewport().mapToGlobal(pos))
-
-    # ---- loading a mask into a slot ----------------------------------------------------------
-    def mask_slots(self, task_id: str) -> list[str]:
-        try:
-            return [s.name for s in _spec(task_id).slots if s.is_mask]
-        except Exception:  # noqa: BLE001 - unknown task: no mask slots
-            return []
-
-    def _mask_target(self) -> tuple[str, str] | None:
-        """(task, slot) a loaded mask goes to: the current task's mask slot, else the only task
-        that has one; asks when there are several."""
-        current = self.findings.current_task()
-        tasks = [current] if self.mask_slots(current) else self.available_task_ids()
-        choices = [f"{t}: {s}" for t in tasks for s in self.mask_slots(t)]
-        if not choices:
-            self.findings.show_message("No task here takes a mask as input.")
-            return None
-        choice = choices[0]
-        if len(choices) > 1:
-            choice, ok = QtWidgets.QInputDialog.getItem(
-                self, "Load mask into slot", "Input slot:", choices, 0, False
-            )
-            if not ok:
-                return None
-        task, _, slot = choice.partition(": ")
-        return task, slot
-
-    def _load_mask_dialog(self) -> None:
-        target = self._mask_target()
-        if target is None:
-            return
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(
-            self, f"Load mask into {target[1]}", "", "Masks (*.png *.nii *.nii.gz *.dcm);;All (*)"
-        )
-        if path:
-            self.load_mask_into_slot(path, *target)
-
-    def load_mask_into_slot(self, path: str, task_id: str, slot: str) -> None:
-        """Load a mask (PNG, NIfTI, DICOM) in a worker and assign it to ``task_id``'s ``slot``."""
-        if self.mask_worker is not None and self.mask_worker.isRunning():
-            self.mask_worker.cancel()
-            self.mask_worker.wait()
-        worker = LoadWorker(str(path), self)
-        worker.loaded.connect(lambda result, _t: self._on_mask_loaded(path, task_id, slot, result))
-        worker.failed.connect(lambda msg: self.findings.show_message(f"Mask not loaded: {msg}"))
-        self.mask_worker = worker
-        worker.start()
-
-    def _on_mask_loaded(self, path: str, task_id: str, slot: str, loaded: LoadResult) -> None:
-        series = loaded.all_series()
-        if not series:
-            why = "; ".join(e.reason for e in loaded.errors[:2]) or "no image in it"
-            self.findings.show_message(f"Mask not loaded: {path}: {why}")
-            return
-        mask = series[0]
-        problem = self._mask_mismatch(task_id, slot, mask)
-        if problem:
-            self.findings.show_message(f"Mask not used: {Path(path).name}: {problem}")
-            return
-        self.assign_to_slot(task_id, slot, mask)
-        self.findings.show_message(f"{Path(path).name} will be used as {task_id}'s {slot}.")
-
-    def _mask_mismatch(self, task_id: str, slot: str, mask: Series) -> str:
-        """Why the mask cannot lie on its image's grid, or "" (also when the image is unknown)."""
-        from app.engine.adapter import InputRejected
-
-        try:
-            image_slot = _spec(task_id).slot(slot).mask_of
-            request = self.analysis_request(task_id)
-        except (InputRejected, KeyError):
-            return ""
-        image = request.get(image_slot)
-        if image is None or image is mask or mask.shape[-2:] == image.shape[-2:]:
-            return ""
-        rows, cols = mask.shape[-2:]
-        irows, icols = image.shape[-2:]
-        return (
-            f"it is {cols}x{rows} pixels; the {image_slot} it lies on "
-            f"({image.description or image.modality}) is {icols}x{irows}"
-        )
 
     # ---- running --------------------------------------------------------------------------
     def run_task(self, task_id: str, adapter=None) -> None:
@@ -391,76 +235,3 @@ class AnalysisActions:
             for la in self.layers
         ):
             self.layers.show_only_heatmap(finding.label)
-
-    # ---- explaining a finding -------------------------------------------------------------
-    def _adapter_of(self, result: AnalysisResult):
-        adapter = self.result_adapters.get(id(result))
-        if adapter is None:
-            from app.analysis.tasks import get_adapter
-
-            adapter = get_adapter(result.task_id)
-        return adapter
-
-    def _explain_methods(self, result: AnalysisResult) -> tuple[str, ...]:
-        """The methods that can explain ``result``'s findings (none without the run's inputs)."""
-        if id(result) not in self.requests:
-            return ()
-        adapter = self.result_adapters.get(id(result))
-        if adapter is not None:
-            return tuple(adapter.explain_methods)
-        try:
-            from app.analysis.tasks import adapter_class
-
-            return tuple(adapter_class(result.task_id).explain_methods)
-        except Exception:  # noqa: BLE001 - a task whose adapter went away explains nothing
-            return ()
-
-    def explain_finding(self, finding: Finding, method: str) -> None:
-        """Explain ``finding`` of the shown result by ``method`` in a worker (progress, Cancel);
-        the explanation's maps become layers on the views of their inputs."""
-        result = self.result
-        request = self.requests.get(id(result)) if result is not None else None
-        if result is None or request is None:
-            self.findings.show_message("Run the task first: an explanation needs its inputs.")
-            return
-        if self.is_busy():
-            return
-        from app.analysis.tasks import UnknownTask
-        from app.engine.runtime import WeightsError
-
-        try:
-            adapter = self._adapter_of(result)
-        except (UnknownTask, WeightsError) as exc:
-            self.findings.show_message(f"Not explained: {exc}")
-            return
-        worker = ExplainWorker(adapter, request, result, finding, method, self)
-        worker.progress.connect(self.findings.set_progress)
-        worker.finished_overlays.connect(self._on_explained)
-        worker.failed.connect(lambda msg: self._end_analysis(f"Not explained: {msg}"))
-        worker.cancelled.connect(lambda: self._end_analysis("Explanation cancelled."))
-        self.explain_worker = worker
-        self._explained_result = result
-        self._analysing = True
-        self.findings.set_running(True, f"{result.task_id} {method} of {finding.label}")
-        worker.start()
-
-    def _on_explained(self, overlays: list, finding: Finding) -> None:
-        self._analysing = False
-        self.findings.set_running(False)
-        result = self._explained_result
-        if result is not self.result:
-            self._end_analysis("The explained result is no longer shown; explain it again.")
-            return
-        inputs = self.requests[id(result)].inputs
-        source = f"explain:{result.task_id}"
-        names = {ov.name for ov in overlays}
-        for layer in [la for la in self.layers if la.source == source and la.name in names]:
-            self.layers.remove(layer.id)  # asked again: the new maps replace the old
-        added = []
-        for ov in overlays:
-            series = inputs.get(ov.slot, self.series)
-            added.append(self.layers.add_overlay(ov, source, series.image, series.series_uid))
-        if any(la.kind == "heatmap" for la in added):
-            for layer in self.layers.of_kind("heatmap"):  # one map at a time: the new one
-                self.layers.set_visible(layer.id, layer in added)
-        self.findings.stage_label.setText(f"{finding.label}: explained ({len(overlays)} maps)")

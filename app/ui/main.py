@@ -15,13 +15,14 @@ from PySide6.QtCore import Qt
 
 from app.findings.types import DEMO_DISCLAIMER, AnalysisResult
 from app.study.model import LoadResult, Series
-from app.ui.analysis_actions import SERIES_ROLE, AnalysisActions
+from app.ui.analysis_actions import AnalysisActions
 from app.ui.findings_panel import FindingsPanel
 from app.ui.impression_panel import ImpressionPanel
 from app.ui.input_views import InputViews
 from app.ui.layer_panel import LayerPanel
 from app.ui.opening import OpeningActions
 from app.ui.series_browser import SeriesBrowser, primary_series
+from app.ui.slot_actions import SERIES_ROLE
 from app.ui.view_area import ViewArea
 from app.ui.workers import AnalysisWorker, LoadWorker
 from app.viewstate.layers import LayerList

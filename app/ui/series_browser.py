@@ -6,7 +6,7 @@ import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from app.study.model import LoadResult, Series
-from app.ui.analysis_actions import SERIES_ROLE
+from app.ui.slot_actions import SERIES_ROLE
 
 
 def primary_series(result: LoadResult) -> Series | None:
