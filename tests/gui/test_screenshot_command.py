@@ -93,3 +93,26 @@ def test_screenshot_bad_input_is_one_line(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 2 and "missing" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_screenshot_of_a_two_input_task_shows_both_inputs(qapp, tmp_path, monkeypatch, capsys):
+    """``osteoview screenshot --task`` with a two-input task: the AP and the lateral side by
+    side, the lateral's red mask only in the right half, the AP's heatmap only in the left."""
+    from tests import fake_pair_task
+    from tests.test_analysis_contract import _pair_study
+
+    fake_pair_task.register(monkeypatch)
+    study = _pair_study(tmp_path / "pair")
+    out = tmp_path / "pair.png"
+    assert main(["screenshot", str(study), "--out", str(out), "--task", "fake-pair"]) == 0
+    assert "p(damaged)=" in capsys.readouterr().out
+    rgb = _png(out)
+    r, g, b = (rgb[..., c].astype(int) for c in range(3))
+    red = (r > 150) & (g < 90) & (b < 90)  # the lateral mask (jet's dark red stays below)
+    cold = (b - r > 40) & (np.abs(g - r) < 10)  # jet's dark blue over grey: the AP heatmap
+    # 1500 pixels wide: series dock, AP view (to ~640, its colour bar at ~600), lateral view (to
+    # ~1130), findings dock; columns well inside each view
+    w = rgb.shape[1]
+    ap_half, lat_half = slice(int(0.14 * w), int(0.37 * w)), slice(int(0.47 * w), int(0.72 * w))
+    assert red[:, lat_half].sum() > 500 and red[:, ap_half].sum() == 0
+    assert cold[:, ap_half].sum() > 5000 and cold[:, lat_half].sum() == 0
