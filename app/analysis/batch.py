@@ -194,9 +194,10 @@ def explain_positives(
 ) -> list:
     """Explain the positive findings (the most probable top-level one when none is) by
     ``methods`` ("all": every method the task has) and add the maps to ``result.overlays``, so
-    findings.json and the report carry them. A positive finding under a negative parent (a
-    femur's "normal" type when it is not fractured) is not explained: it is the detail of a
-    negative call. What was explained, and what could not be and why, is recorded in
+    findings.json and the report carry them; the explaining maps are moved to the front of the
+    list, so the report's key images show them first. A positive finding under a negative
+    parent (a femur's "normal" type when it is not fractured) is not explained: it is the detail
+    of a negative call. What was explained, and what could not be and why, is recorded in
     ``result.extra["explanations"]``. Returns the overlays added."""
     # imported here: only --explain needs the explain step
     from app.analysis.explain import explain
@@ -209,6 +210,7 @@ def explain_positives(
         chosen = [max(top, key=lambda f: f.probability)]
     records: list[dict] = result.extra.setdefault("explanations", [])
     added: list = []
+    shown: list = []  # every overlay explaining a chosen finding, in the order explained
     jobs = [(f, m) for f in chosen for m in wanted]
     for n, (finding, method) in enumerate(jobs):
         who = f"{finding.side} {finding.label}".strip()
@@ -229,9 +231,15 @@ def explain_positives(
             if all(ov is not o for o in result.overlays):  # a CAM made by the run is there already
                 result.overlays.append(ov)
                 added.append(ov)
+            if all(ov is not o for o in shown):
+                shown.append(ov)
         record["overlays"] = [ov.name for ov in overlays]
         record["seconds"] = round(time.perf_counter() - t0, 3)
         records.append(record)
+    # The maps asked for go first, per finding (its SHAP beside its CAM): the report's key
+    # images take heatmaps in this order, up to its limit.
+    rest = [o for o in result.overlays if all(o is not s for s in shown)]
+    result.overlays[:] = shown + rest
     return added
 
 
