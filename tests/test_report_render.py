@@ -179,3 +179,33 @@ def test_picture_pixels_are_the_viewers_composition():
 
     assert tuple(picture.rgb[35, 50]) == label_colour(7)  # the region's edge: full colour
     assert tuple(picture.rgb[20, 10]) == (0, 255, 0)
+
+
+def test_captions_stay_inside_the_picture_and_off_each_other():
+    """VTK may draw a caption past the image's edge; on paper it is moved inside, and two boxes
+    captioned at the same corner get their captions one under the other."""
+    vol = ImageVolume(np.zeros((1, 100, 120), np.float32), (1.0, 1.0, 1.0))
+    series = Series("1", "DX", "t", vol, kind="projection", window=(0.5, 1.0))
+    boxes = [
+        BoxOverlay("a", reference=vol, boxes=[Box(5, 50, 60, 90, caption="left ROI")],
+                   color=(255, 0, 0)),
+        BoxOverlay("b", reference=vol, boxes=[Box(5, 50, 60, 90, caption="left CAM 0.54")],
+                   color=(0, 0, 255)),
+        BoxOverlay("c", reference=vol, boxes=[Box(110, 40, 119, 60, caption="edge box")],
+                   color=(0, 255, 0)),
+    ]  # fmt: skip
+    rgb = render_overlays(series, boxes, "native", vol.origin).rgb
+
+    def text_rows(colour):
+        # pixels of that colour (captions sit above their box's top edge, row 50)
+        m = np.all(np.abs(rgb.astype(int) - colour) < 80, axis=-1) & (rgb.max(axis=-1) > 100)
+        return m
+
+    red, blue = text_rows((255, 0, 0)), text_rows((0, 0, 255))
+    red_rows = np.nonzero(red[:49].any(axis=1))[0]
+    blue_rows = np.nonzero(blue[:49].any(axis=1))[0]
+    assert red_rows.size and blue_rows.size
+    assert red_rows.max() < blue_rows.min() or blue_rows.max() < red_rows.min()
+    green = text_rows((0, 255, 0))
+    # the edge box's caption was moved left so that it ends inside the picture
+    assert green[:39, :108].sum() > 10

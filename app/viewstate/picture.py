@@ -135,9 +135,25 @@ def draw_primitives(view: ViewImage, plane: PlaneGrid) -> np.ndarray:
             points.append(points[0])
         draw.line(points, fill=tuple(int(c) for c in line.color), width=width)
     font = font_of_size(max(10, round(max(rows, cols) / 45)))
+    placed: list[tuple[float, float, float, float]] = []
     for cap in view.captions:
         col, row = to_pixel(cap.x, cap.y)
-        # the viewer anchors a caption at its bottom-left corner
-        top = row - getattr(font, "size", 10)
-        draw.text((col, top), cap.text, fill=tuple(int(c) for c in cap.color), font=font)
+        # the viewer anchors a caption at its bottom-left corner; on paper it must also stay
+        # inside the picture (VTK may draw past the image's edge) and off the captions before it
+        left, top, right, bottom = draw.textbbox((0, 0), cap.text, font=font)
+        w, h = right - left, bottom - top + 2
+        x = min(max(col, 0.0), max(cols - w - 1.0, 0.0))
+        y = min(max(row - h, 0.0), max(rows - h - 1.0, 0.0))
+        for _ in range(len(placed)):
+            hit = next((b for b in placed if _overlap((x, y, x + w, y + h), b)), None)
+            if hit is None:
+                break
+            # stack upwards, away from the box the caption labels; downwards at the top edge
+            y = hit[1] - h - 1 if hit[1] - h - 1 >= 0 else hit[3] + 1
+        placed.append((x, y, x + w, y + h))
+        draw.text((x - left, y - top), cap.text, fill=tuple(int(c) for c in cap.color), font=font)
     return np.asarray(image, dtype=np.uint8).copy()
+
+
+def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
