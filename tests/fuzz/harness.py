@@ -197,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mem-mb", type=int, default=3072, help="address-space limit per worker")
     parser.add_argument("--json", action="store_true", help="also print one JSON summary line")
     parser.add_argument("--show", metavar="INDEX", type=int, help="write that mutant and say how")
-    parser.add_argument("--out", default="fuzz-mutant", help="folder for --show")
+    default_out = Path(tempfile.gettempdir()) / "osteoview-fuzz-mutant"
+    parser.add_argument("--out", default=str(default_out), help="folder for --show")
     args = parser.parse_args(argv)
     if args.show is not None:
         from tests.fuzz.mutants import find_seeds, make_mutant
