@@ -79,3 +79,12 @@ def real_data() -> Path:
     if not REAL_DATA.is_dir():
         pytest.skip(f"real scans not found at {REAL_DATA}")
     return REAL_DATA
+
+
+@pytest.fixture(autouse=True)
+def _private_state(tmp_path_factory, monkeypatch):
+    """Tests never touch the user's real config: the pseudonym secret and settings live in a
+    temporary folder (a test that needs its own sets the variable itself)."""
+    home = tmp_path_factory.mktemp("config")
+    monkeypatch.setenv("OSTEOVIEW_SECRET_FILE", str(home / "pseudonym.key"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home))

@@ -22,7 +22,15 @@ def _tiny_onnx(path):
 
 
 def _write_manifest(folder, sha):
-    (folder / "manifest.json").write_text(json.dumps({"files": {"m.onnx": {"sha256": sha}}}))
+    doc = {
+        "model_name": "tiny",
+        "version": "0",
+        "trained_on": "nothing",
+        "files": {"m.onnx": {"sha256": sha}},
+        "config": {"name": "tiny"},
+        "metrics": {},
+    }
+    (folder / "manifest.json").write_text(json.dumps(doc))
 
 
 def test_verified_session_runs(tmp_path):

@@ -3,7 +3,10 @@
 A manifest (``manifest.json`` beside the weights) describes the model::
 
     {"model_name": "...", "version": "...", "trained_on": "...",
-     "files": {"stage1.onnx": {"sha256": "..."}}}
+     "files": {"stage1.onnx": {"sha256": "..."}},
+     "config": {"name": "demo", ...}, "metrics": {...}}
+
+(the one schema, checked by ``app/engine/manifest_schema.py``).
 
 A manifest cannot vouch for the weights beside it: whoever can change a weights file can change
 the manifest too. So a task pins the sha256 of each file it ships in its code
@@ -27,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from app.engine.manifest_schema import validate_manifest
 
 
 class WeightsError(Exception):
@@ -57,8 +62,7 @@ class Manifest:
             data = json.loads(path.read_text())
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise WeightsError(f"{path}: unreadable manifest ({exc})") from exc
-        if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
-            raise WeightsError(f"{path}: manifest has no 'files' table")
+        validate_manifest(data, path)
         return cls(Path(folder), data, None if pinned is None else dict(pinned))
 
     def expected_sha256(self, name: str) -> str:
