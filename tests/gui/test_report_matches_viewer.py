@@ -64,6 +64,8 @@ def _compare(window, name: str, series, overlay, picture, key_rgb) -> int:
     save_png(np.ascontiguousarray(key_rgb), str(SHOTS / f"report_{overlay.name}.png"))
     expected = picture.rgb[rows, cols]
     diff = np.abs(screen.astype(int) - expected.astype(int)).max(axis=-1)
+    print(f"{overlay.name}: report vs viewer at {len(points)} overlay pixels, largest "
+          f"difference {int(diff.max())} grey levels")  # fmt: skip
     assert diff.max() <= TOLERANCE, f"{overlay.name}: {int((diff > TOLERANCE).sum())} pixels differ"
     return len(points)
 
