@@ -81,6 +81,9 @@ def register(subparsers) -> None:
         "the same pseudonyms on every machine); implies --anonymise",
     )
     p.add_argument("--page-size", choices=("A4", "Letter"), default="A4", help="report paper size")
+    from app.pacs.options import add_analyze_arguments  # --user, --cache-size, --send
+
+    add_analyze_arguments(p)
     mode = p.add_mutually_exclusive_group()
     mode.add_argument(
         "--batch", action="store_true", help="PATH holds one subfolder or file per study"
@@ -96,6 +99,9 @@ def run(args: argparse.Namespace) -> int:
     from app.analysis.tasks import UnknownTask, get_adapter
     from app.cli import CliError
 
+    from app.pacs.options import prepare as prepare_pacs
+
+    args.path = prepare_pacs(args)  # a dicomweb: study becomes its folder in the local cache
     path, out = Path(args.path), Path(args.out)
     if not path.exists():
         raise CliError(f"{path}: no such file or folder")
@@ -214,6 +220,10 @@ def _run_single(args, path: Path, out: Path, adapter) -> int:
     run.findings_path = out / FINDINGS_FILE
     run.report_path = report
     _print_summary(run)
+    if getattr(args, "send", None):  # results back to the PACS as SEG / SR / Encapsulated PDF
+        from app.pacs.options import send
+
+        send(args, run)
     return 0
 
 

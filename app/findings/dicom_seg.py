@@ -9,6 +9,7 @@ API (small on purpose; the mask editor reuses it):
   datasets (any order). Each source image gets the labels at its own pixels' world positions
   (nearest), so a SEG is pixel-aligned with its source however the label map was gridded.
   Algorithm type AUTOMATIC for a model's output, SEMIAUTOMATIC once a person ``edited`` it.
+- ``segment_numbers(seg)``: label value -> segment number (what an SR references).
 - ``read_seg(seg, source) -> SegLabels``: the label map rebuilt on the source grid (slices in
   source position order, original label values) and the segments; every frame is checked to
   sit on the world position of the source image it references, else ``SegError``.
@@ -213,6 +214,18 @@ def _rgb(desc: Dataset) -> tuple[int, int, int]:
     return tuple(int(round(v)) for v in rgb)
 
 
+def segment_numbers(seg: Dataset | None) -> dict[int, int]:
+    """Label value -> segment number of a SEG written here (the value is in each segment's
+    description; a foreign SEG's segment numbers are their own values)."""
+    if seg is None:
+        return {}
+    out = {}
+    for desc in seg.SegmentSequence:
+        note = _VALUE_NOTE.search(str(getattr(desc, "SegmentDescription", "")))
+        out[int(note.group(1)) if note else int(desc.SegmentNumber)] = int(desc.SegmentNumber)
+    return out
+
+
 def read_seg(seg: Dataset, source: Sequence[Dataset]) -> SegLabels:
     """Rebuild the label map of ``seg`` on ``source`` (see the module doc); SegError when a frame
     references an image not in ``source`` or lies off that image's position."""
@@ -224,11 +237,9 @@ def read_seg(seg: Dataset, source: Sequence[Dataset]) -> SegLabels:
     labels = np.zeros((len(ordered), rows, cols), dtype=np.int32)
     segments: dict[int, Segment] = {}
     kinds: dict[int, str] = {}
-    value_of: dict[int, int] = {}
+    value_of = {number: value for value, number in segment_numbers(seg).items()}
     for desc in seg.SegmentSequence:
-        note = _VALUE_NOTE.search(str(getattr(desc, "SegmentDescription", "")))
-        value = int(note.group(1)) if note else int(desc.SegmentNumber)
-        value_of[int(desc.SegmentNumber)] = value
+        value = value_of[int(desc.SegmentNumber)]
         cat, typ = (
             desc.SegmentedPropertyCategoryCodeSequence[0],
             desc.SegmentedPropertyTypeCodeSequence[0],

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import pydicom
 import requests
 import requests.adapters
 from dicomweb_client.api import DICOMwebClient
@@ -90,6 +91,16 @@ class _QueryCharsAdapter(requests.adapters.HTTPAdapter):
                 query = query.replace(escaped, char)
             request.url = f"{head}?{query}"
         return super().send(request, **kwargs)
+
+
+def _part10(ds: Dataset) -> Dataset:
+    """``ds`` as a DICOM Part 10 file (preamble, DICM, file meta): dicomweb-client writes a
+    dataset as it finds it, and a dataset built in memory has no preamble, which servers store
+    as a file nothing can open again."""
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    buf.seek(0)
+    return pydicom.dcmread(buf)
 
 
 class PacsClient:
@@ -296,7 +307,7 @@ class PacsClient:
         study_uids = {str(ds.StudyInstanceUID) for ds in datasets}
         what = f"storing {len(datasets)} instance(s) of study {', '.join(sorted(study_uids))}"
         try:
-            answer = self._web.store_instances(datasets)
+            answer = self._web.store_instances([_part10(ds) for ds in datasets])
         except Exception as exc:
             raise describe(exc, self.url, what) from exc
         failed = [str(i.ReferencedSOPInstanceUID) for i in getattr(answer, "FailedSOPSequence", [])]

@@ -18,18 +18,13 @@ from app.pacs.cache import StudyCache, check_uid
 from app.pacs.client import PacsClient
 from app.pacs.credentials import password_for
 from app.pacs.errors import PacsError
-
-PREFIX = "dicomweb:"
+from app.pacs.options import PREFIX, is_dicomweb
 
 
 @dataclass(frozen=True)
 class DicomwebSource:
     server: str  # the DICOMweb root
     study_uid: str
-
-
-def is_dicomweb(value: str | os.PathLike) -> bool:
-    return str(value).startswith(PREFIX)
 
 
 def parse_source(value: str) -> DicomwebSource:
@@ -39,21 +34,6 @@ def parse_source(value: str) -> DicomwebSource:
     if not sep or not server or not uid:
         raise PacsError(f"{value}: expected dicomweb:URL/studies/STUDY_UID")
     return DicomwebSource(server, check_uid(uid, "StudyInstanceUID"))
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options every PACS-facing command shares."""
-    parser.add_argument(
-        "--user",
-        metavar="NAME",
-        help="PACS user (password from OSTEOVIEW_PACS_PASSWORD, the system keyring or a prompt)",
-    )
-    parser.add_argument(
-        "--cache-size",
-        type=float,
-        metavar="MB",
-        help="bound of the local study cache in MB (default: OSTEOVIEW_PACS_CACHE_MB or 20 GB)",
-    )
 
 
 def open_client(server: str, args: argparse.Namespace) -> PacsClient:
