@@ -33,7 +33,7 @@ from app.findings.types import LabelMapOverlay, Overlay
 from app.study.geometry import ImageVolume
 from app.study.model import Series
 from models.spine_xray.levels import vertebra_components, vertebra_measures
-from models.spine_xray.preprocess import Letterbox, network_input, resize
+from models.spine_xray.preprocess import Letterbox, masks_to_image, network_input, resize
 from models.spine_xray.task import TASK
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -142,7 +142,7 @@ class SpineXrayAdapter(OnnxAdapter):
             overlays: list[Overlay] = []
             for view, v in views.items():
                 names = tuple(masks_by_view[view])
-                v["masks"] = v["box"].to_image(v["probs"]) >= THRESHOLD
+                v["masks"] = masks_to_image(v["probs"], v["box"], THRESHOLD)
                 k = names.index(f"{VIEW_NAMES[view]} Vertebra")
                 v["components"] = vertebra_components(
                     v["probs"][k] >= THRESHOLD, v["masks"][k], v["box"]

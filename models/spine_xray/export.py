@@ -91,7 +91,7 @@ def write_manifest(out: Path, cfg: SpineConfig, extra: dict) -> Path:
         size_mb = (out / name).stat().st_size / 1e6
         if size_mb > MAX_FILE_MB and cfg.name == "demo":
             raise ValueError(f"{out / name}: {size_mb:.1f} MB, over the {MAX_FILE_MB} MB limit")
-        files[name] = {"sha256": sha256_of(out / name)}
+        files[name] = {"sha256": sha256_of(out / name), "bytes": (out / name).stat().st_size}
     doc = {
         "model_name": f"spine-xray-{cfg.name}",
         "version": extra.pop("version", "0.1.0"),
@@ -109,12 +109,16 @@ def write_manifest(out: Path, cfg: SpineConfig, extra: dict) -> Path:
                 for v in ("ap", "lateral")
             },
         },
+        "metrics": extra.pop("metrics", {}),
         "masks": {view: list(names) for view, names in VIEW_MASKS.items()},
         "classes": list(CLASSES),
         "files": files,
         **extra,
     }
     path = out / "manifest.json"
+    from app.engine.manifest_schema import validate_manifest
+
+    validate_manifest(doc, path)  # the one schema every task's manifest follows
     path.write_text(json.dumps(doc, indent=2))
     return path
 
@@ -128,13 +132,19 @@ def export_all(nets, cfg: SpineConfig, out: Path, report: dict | None, val, comm
     diffs = check_against_torch(nets, out, {"ap": val.ap[:n], "lateral": val.lateral[:n]},
                                 (val.ap_cls[:n], val.lateral_cls[:n]))  # fmt: skip
     print("max |onnx - torch|:", diffs, flush=True)
+    per_net = {k: count_parameters(v) for k, v in nets.items()}
     extra: dict = {
-        "parameters": {k: count_parameters(v) for k, v in nets.items()},
+        "task_id": "spine-xray",
+        "parameters": sum(per_net.values()),
+        "parameters_per_network": per_net,
         "export_check_max_abs_diff": diffs,
         "trained": trained,
     }
     if report:
-        extra["validation"] = {
+        # Validation split of the training run (network resolution); the held-out evaluation
+        # through the product path is evaluate.py's, recorded in MODEL_CARD.md.
+        extra["metrics"] = {
+            "split": "validation phantoms (seeds never trained on), network input resolution",
             "unet_ap_dice": report.get("unet_ap", {}).get("val_dice"),
             "unet_lateral_dice": report.get("unet_lateral", {}).get("val_dice"),
             "classifier": report.get("classifier", {}).get("best"),
@@ -147,6 +157,27 @@ def export_all(nets, cfg: SpineConfig, out: Path, report: dict | None, val, comm
     for name in FILES.values():
         print(f"wrote {out / name} ({(out / name).stat().st_size / 1e6:.2f} MB)", flush=True)
     return path
+
+
+DIGEST_FILE = Path(__file__).parent / "weights_digest.py"
+DIGEST_TEMPLATE = '''"""The sha256 of each weights file this task ships, pinned in code so that a change to the
+weights is a change to reviewed code (``manifest.json`` alone could be edited to match modified
+weights). ``OnnxAdapter`` refuses a shipped file whose bytes do not hash to this.
+
+Written by ``python -m models.spine_xray.export --run DIR --out models/spine_xray/weights --pin``;
+commit it with the weights.
+"""
+
+WEIGHTS_SHA256 = {
+%s}
+'''
+
+
+def write_pins(weights: Path, target: Path = DIGEST_FILE) -> Path:
+    """Pin the digests of the ONNX files in ``weights`` in the task's code."""
+    lines = "".join(f'    "{n}": "{sha256_of(Path(weights) / n)}",\n' for n in FILES.values())
+    target.write_text(DIGEST_TEMPLATE % lines)
+    return target
 
 
 def load_run(run: Path) -> tuple[dict[str, torch.nn.Module], SpineConfig]:
@@ -163,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", type=Path, required=True, help="train.py's output folder")
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--pin", action="store_true", help="pin the new digests in weights_digest.py")
     args = ap.parse_args(argv)
     nets, cfg = load_run(args.run)
     report = json.loads((args.run / "metrics.json").read_text())
@@ -174,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
         f"python -m models.spine_xray.train --data {report.get('data')} --out DIR --seed {seed}"
     )
     export_all(nets, cfg, args.out, report, val, command)
+    if args.pin:
+        print(f"pinned in {write_pins(args.out)}")
     return 0
 
 

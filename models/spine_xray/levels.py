@@ -115,8 +115,13 @@ def vertebra_measures(components: np.ndarray, masks: np.ndarray, names: tuple[st
         if sp.any() and vb.any():
             posterior_sign = 1.0 if np.nonzero(sp)[1].mean() >= np.nonzero(vb)[1].mean() else -1.0
     mids = []
+    rr_all, cc_all = np.nonzero(components)
+    lab = components[rr_all, cc_all]
+    order = np.argsort(lab, kind="stable")
+    bounds = np.searchsorted(lab[order], np.arange(1, n + 2))
     for k in range(1, n + 1):
-        rr, cc = np.nonzero(components == k)
+        sel = order[bounds[k - 1] : bounds[k]]
+        rr, cc = rr_all[sel], cc_all[sel]
         item: dict = {"index": k, "name": f"{tag} vertebra {k}"}
         if rr.size == 0:
             out.append(item)

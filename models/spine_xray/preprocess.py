@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -23,31 +24,47 @@ def normalise(pixels: np.ndarray) -> np.ndarray:
     return np.clip((arr - lo) / max(float(hi - lo), 1e-6), -0.5, 1.5)
 
 
-def _box_down(arr: np.ndarray, f: int) -> np.ndarray:
-    """Average f x f blocks (the last axes), dropping the remainder: anti-aliasing before a
-    bilinear step, so a 640-row film and a 320-row phantom reach the network alike."""
-    if f <= 1:
+@lru_cache(maxsize=64)
+def _axis_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) weights resampling one axis: a box average over f = n_in // n_out pixels
+    (anti-aliasing, so a 640-row film and a 320-row phantom reach the network alike), then
+    linear interpolation with pixel centres aligned (as align_corners=False)."""
+    f = max(1, n_in // n_out)
+    m = n_in // f
+    box = np.zeros((m, n_in), np.float32)
+    box[np.arange(m).repeat(f), np.arange(m * f)] = 1.0 / f
+    x = np.clip((np.arange(n_out, dtype=np.float64) + 0.5) * m / n_out - 0.5, 0, m - 1)
+    i0 = np.floor(x).astype(np.int64)
+    i1 = np.minimum(i0 + 1, m - 1)
+    lin = np.zeros((n_out, m), np.float32)
+    rows = np.arange(n_out)
+    lin[rows, i0] += (1 - (x - i0)).astype(np.float32)  # one (row, col) pair per row each time
+    lin[rows, i1] += (x - i0).astype(np.float32)
+    return lin @ box
+
+
+def _box_down(arr: np.ndarray, fr: int, fc: int) -> np.ndarray:
+    """Average fr x fc blocks of the last two axes, dropping the remainder (as ``_axis_matrix``)."""
+    if fr <= 1 and fc <= 1:
         return arr
-    h, w = arr.shape[-2] // f * f, arr.shape[-1] // f * f
+    h, w = arr.shape[-2] // fr * fr, arr.shape[-1] // fc * fc
     a = arr[..., :h, :w]
-    return a.reshape(*a.shape[:-2], h // f, f, w // f, f).mean(axis=(-3, -1))
+    return a.reshape(*a.shape[:-2], h // fr, fr, w // fc, fc).mean(axis=(-3, -1))
 
 
 def resize(arr: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Bilinear resize of the last two axes (pixel centres aligned, as align_corners=False);
-    downsampling by 2x or more is box-filtered first."""
+    """Resample the last two axes to ``shape`` as ``_axis_matrix`` does (box filter when
+    shrinking by 2x or more, then linear), by block means and gathers: cheaper than the dense
+    matrices on a whole image."""
     arr = np.asarray(arr, np.float32)
     rows, cols = shape
-    f = int(min(arr.shape[-2] / rows, arr.shape[-1] / cols))
-    arr = _box_down(arr, f)
+    arr = _box_down(arr, max(1, arr.shape[-2] // rows), max(1, arr.shape[-1] // cols))
     h, w = arr.shape[-2:]
 
     def axis(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        x = (np.arange(n_out, dtype=np.float64) + 0.5) * n_in / n_out - 0.5
-        x = np.clip(x, 0, n_in - 1)
+        x = np.clip((np.arange(n_out, dtype=np.float64) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
         i0 = np.floor(x).astype(np.int64)
-        i1 = np.minimum(i0 + 1, n_in - 1)
-        return i0, i1, (x - i0).astype(np.float32)
+        return i0, np.minimum(i0 + 1, n_in - 1), (x - i0).astype(np.float32)
 
     r0, r1, wr = axis(h, rows)
     c0, c1, wc = axis(w, cols)
@@ -94,3 +111,38 @@ def network_input(
     """A bone-bright radiograph -> (size, size) float32 network input and its placement."""
     box = Letterbox.fit(*pixels.shape[-2:], size, spacing)
     return box.to_input(normalise(pixels)), box
+
+
+def _linear_axis(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Source indices and weight of linear interpolation along one axis (centres aligned)."""
+    x = np.clip((np.arange(n_out, dtype=np.float64) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
+    i0 = np.floor(x).astype(np.int64)
+    return i0, np.minimum(i0 + 1, n_in - 1), (x - i0).astype(np.float32)
+
+
+def masks_to_image(probs: np.ndarray, box: Letterbox, threshold: float = 0.5) -> np.ndarray:
+    """(K, size, size) probabilities -> (K, rows, cols) bool masks on the radiograph's grid:
+    the probabilities resampled as in ``to_image``, then thresholded. Each map is interpolated
+    only over the output pixels whose interpolation reaches an input pixel at or above the
+    threshold (a structure covers a small part of the film); elsewhere the result is certainly
+    below it (a weighted mean of values below the threshold).
+    """
+    if box.used_rows > box.rows or box.used_cols > box.cols:  # shrinking: box filter needed
+        return box.to_image(probs) >= threshold
+    part = np.asarray(probs, np.float32)[:, : box.used_rows, : box.used_cols]
+    r0, r1, wr = _linear_axis(box.used_rows, box.rows)
+    c0, c1, wc = _linear_axis(box.used_cols, box.cols)
+    out = np.zeros((len(part), box.rows, box.cols), bool)
+    for k, p in enumerate(part):
+        hot = p >= threshold
+        if not hot.any():
+            continue
+        rr, cc = np.nonzero(hot.any(1))[0], np.nonzero(hot.any(0))[0]
+        o = np.nonzero((r1 >= rr[0]) & (r0 <= rr[-1]))[0]
+        q = np.nonzero((c1 >= cc[0]) & (c0 <= cc[-1]))[0]
+        a, b, u, v = o[0], o[-1] + 1, q[0], q[-1] + 1
+        w = wr[a:b, None]
+        top = p[r0[a:b]] * (1 - w) + p[r1[a:b]] * w
+        block = top[:, c0[u:v]] * (1 - wc[u:v]) + top[:, c1[u:v]] * wc[u:v]
+        out[k, a:b, u:v] = block >= threshold
+    return out

@@ -126,3 +126,21 @@ def test_auc_is_the_rank_statistic():
     assert roc_auc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]) == pytest.approx(0.75)
     assert roc_auc([0, 1], [0.5, 0.5]) == pytest.approx(0.5)
     assert roc_auc([1, 0, 1], [0.9, 0.2, 0.7]) == 1.0
+
+
+def test_windowed_mask_upsampling_equals_the_whole_image_resample():
+    from models.spine_xray.preprocess import _axis_matrix, masks_to_image, resize
+
+    rng = np.random.default_rng(2)
+    box = Letterbox.fit(640, 512, 96, (0.45, 0.45))
+    probs = np.zeros((3, 96, 96), np.float32)
+    probs[0, 10:80, 30:50] = rng.random((70, 20))
+    probs[1, 40:44, 20:70] = 0.9  # a thin bar
+    full = box.to_image(probs) >= 0.5
+    assert np.array_equal(masks_to_image(probs, box), full)
+    assert not masks_to_image(probs, box)[2].any()
+    # The gather resample and the matrix resample are one operation.
+    img = rng.random((300, 200)).astype(np.float32)
+    for shape in ((90, 60), (400, 250), (50, 300)):
+        m = _axis_matrix(300, shape[0]) @ img @ _axis_matrix(200, shape[1]).T
+        assert np.abs(resize(img, shape) - m).max() < 1e-5
