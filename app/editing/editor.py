@@ -57,6 +57,7 @@ class LabelEditor:
         overlay: LabelMapOverlay,
         intensity: ImageVolume | None = None,
         max_steps: int = 100,
+        history: History | None = None,
     ) -> None:
         if overlay.image is None:
             raise ValueError(f"label map '{overlay.name}' has no image")
@@ -67,7 +68,10 @@ class LabelEditor:
             overlay.image.array = np.array(arr, dtype=np.int32 if arr.dtype.kind == "f" else None)
         self.overlay = overlay
         self.intensity = intensity
-        self.history = History(overlay.image.array, max_steps)
+        # a recovered layer brings its own history (its undo stack survives the crash)
+        self.history = history or History(overlay.image.array, max_steps)
+        if self.history.data is not overlay.image.array:
+            raise ValueError("the history must be over the layer's own array")
         self.tool = Tool.BRUSH
         self.label = min((v for v in overlay.labels if v > 0), default=1)
         spacing = min(overlay.image.spacing[1:])
@@ -205,7 +209,9 @@ class LabelEditor:
             allowed = tools.in_range(self._intensity_box(box), self.intensity_range)
         else:
             allowed = self.data[box] == self.data[seed]
-        region = tools.component_at(allowed, tuple(s - b.start for s, b in zip(seed, box)))
+        region = tools.component_at(
+            allowed, tuple(s - b.start for s, b in zip(seed, box, strict=True))
+        )
         value = 0 if (erase or self.tool == Tool.ERASER) else self.label
         return self._write(box, region, value, "fill")
 

@@ -179,6 +179,12 @@ class History:
     def mark_saved(self) -> None:
         self._saved_revision = self.revision
 
+    def set_stacks(self, undo: list[Diff], redo: list[Diff], revision: int) -> None:
+        """Stacks rebuilt from a journal (recovery); the state counts as unsaved."""
+        self._undo = list(undo)[-self.max_steps :]
+        self._redo = list(redo)
+        self.revision = revision
+
     def record(self, diff: Diff) -> None:
         """A change already written into ``data``."""
         if diff.size == 0:

@@ -37,7 +37,7 @@ def intensity_on(labels: ImageVolume, image: ImageVolume, box: Box, same: bool) 
 
 
 def _concrete(box: Box, shape: tuple[int, ...]) -> Box:
-    return tuple(slice(*s.indices(n)[:2]) for s, n in zip(box, shape))  # type: ignore[return-value]
+    return tuple(slice(*s.indices(n)[:2]) for s, n in zip(box, shape[:3], strict=True))  # type: ignore[return-value]
 
 
 def in_range(values: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
@@ -113,7 +113,7 @@ def interpolate_slices(mask: np.ndarray, axis: int, spacing) -> np.ndarray:
     add = np.zeros_like(moved)
     sampling = tuple(float(s) for i, s in enumerate(spacing) if i != axis)
     filled = np.flatnonzero(moved.reshape(moved.shape[0], -1).any(axis=1))
-    for a, b in zip(filled[:-1], filled[1:]):
+    for a, b in zip(filled[:-1], filled[1:], strict=True):
         if b - a < 2:
             continue
         both = moved[a] | moved[b]
