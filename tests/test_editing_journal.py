@@ -62,14 +62,13 @@ def _session():
 
 CHILD = (
     SCRIPT
-    + """
+    + f"""
 import sys, time
 from app.editing.journal import Journal
-ed, j = session(lambda ed: Journal(ed.history, ed.overlay, "%s", "%s"))
+ed, j = session(lambda ed: Journal(ed.history, ed.overlay, "{STUDY}", "{SERIES}"))
 print("READY", flush=True)
 time.sleep(60)
 """
-    % (STUDY, SERIES)
 )
 
 
