@@ -71,6 +71,7 @@ class AnalyzeOptions:
     explain: tuple[str, ...] = ()  # --explain: methods ("shap", "cam", "all") for the positives
     pseudonym_key: bytes | None = None  # --anonymise-key; None: the installation's secret
     anonymous_id: str = ""  # the pseudonym a batch already chose (its folder's name)
+    seg: bool = False  # --seg: the label maps as DICOM SEG too (app.analysis.seg_out)
 
 
 @dataclass
@@ -167,6 +168,11 @@ def analyze_study(
         ref = ref.anonymised_copy(options.pseudonym_key, options.anonymous_id)
     # findings.json records load and analysis time; writing time is only known once it is written.
     findings_path = write_result(result, out_dir, ref, dict(timings), anonymise=options.anonymise)
+    if options.seg:
+        from app.analysis.seg_out import write_label_segs
+
+        for reason in write_label_segs(result, request, out_dir)[1]:
+            print(f"no DICOM SEG for {reason}", file=sys.stderr)
     report_path = None
     if options.report is not None:
         from app.report import ReportInput, ReportRun, build_report  # lazy: reportlab

@@ -65,6 +65,12 @@ def register(subparsers) -> None:
         "cam or all (repeatable); the maps are written beside findings.json (NPY + PNG) and "
         "the report shows them",
     )
+    p.add_argument(
+        "--seg",
+        action="store_true",
+        help="also write the task's label maps as DICOM SEG (DIR/seg-<name>.dcm) over the "
+        "DICOM series each was computed on",
+    )
     p.add_argument("--force", action="store_true", help="analyse again where results exist")
     p.add_argument(
         "--anonymise",
@@ -98,7 +104,6 @@ def run(args: argparse.Namespace) -> int:
     from app.analysis.request import parse_input_overrides
     from app.analysis.tasks import UnknownTask, get_adapter
     from app.cli import CliError
-
     from app.pacs.options import prepare as prepare_pacs
 
     args.path = prepare_pacs(args)  # a dicomweb: study becomes its folder in the local cache
@@ -119,6 +124,8 @@ def run(args: argparse.Namespace) -> int:
         args.pseudonym_key = read_key_file(args.anonymise_key)  # checked before any work
         args.anonymise = True
     args.explain = _explain_methods(args.explain, adapter)
+    if args.seg and args.anonymise:  # a SEG copies the source images' patient module
+        raise CliError("--seg cannot be combined with --anonymise (a SEG names the patient)")
     batch = args.batch or (not args.single and looks_like_batch(path))
     if batch:
         return _run_batch(args, path, out, adapter)
@@ -160,6 +167,7 @@ def _run_batch(args, path: Path, out: Path, adapter) -> int:
         inputs=args.inputs,
         explain=args.explain,
         pseudonym_key=args.pseudonym_key,
+        seg=args.seg,
     )
     result = run_batch(path, adapter, out, options, make_report=bool(args.report), force=args.force)
     ok = sum(r.status == "ok" for r in result.rows)
@@ -207,6 +215,7 @@ def _run_single(args, path: Path, out: Path, adapter) -> int:
         inputs=args.inputs,
         explain=args.explain,
         pseudonym_key=args.pseudonym_key,
+        seg=args.seg,
     )
     line = _StageLine()
     # Everything is written into a staging folder beside DIR and published when complete: a
