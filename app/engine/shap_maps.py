@@ -3,13 +3,13 @@ the model's own input and asked for one output only.
 
 What makes it fast (measured in ``tests/benchmarks/test_bench_shap.py``):
 
-- the model sees batches of masked images (ONNX Runtime is several times cheaper per image in a
-  batch of 100+ than in shap's default batches of 10);
+- numba compiles shap's partition tree and credit functions once per process (20-30 s on this
+  CPU, plus ~5 s to import shap): ``warm_up()`` does that in the background at viewer start-up,
+  so the first "Explain" does not pay for it. This is most of the gain over a plain call;
+- the image is the network input (192 px for femur), not the radiograph;
 - ``predict`` returns the one output asked, so the explainer spends its evaluations on that
   output's coalitions and the adapter can ask ONNX Runtime for that output alone;
-- the image is the network input (192 px for femur), not the radiograph;
-- numba compiles shap's partition tree and credit functions once per process: ``warm_up()`` does
-  that in the background at viewer start-up, so the first "Explain" does not pay for it.
+- the model sees batches of masked images (``DEFAULT_BATCH``).
 
 ``shap`` (and with it numba, pandas, scikit-learn: ~5 s to import) is imported inside the
 functions, so importing this module costs nothing on the viewer's start-up path.
@@ -36,10 +36,13 @@ from app.engine.adapter import AnalysisCancelled, CancelFn, ProgressFn
 PredictFn = Callable[[np.ndarray], np.ndarray]  # (N, *image.shape) -> (N,) or (N, K)
 
 DEFAULT_MASKER = "blur(16,16)"
-# Masked images per model call. 250 = half of the default max_evals: the Owen recursion then
-# runs in a handful of calls (1, 4, 16, 64, then what is left) while every call still gets a
-# batch big enough for ONNX Runtime's per-image cost to level off (tests/benchmarks).
-DEFAULT_BATCH = 250
+# Masked images per model call. For the femur network ONNX Runtime's cost per image was the
+# same at 10 and at 100 (500 images: 2.5-3.0 s either way, measured on this shared 2-core CPU);
+# a batch mostly saves Python round trips, and matters for networks that batch better. Bigger
+# batches make the Owen recursion expand coalitions breadth-first instead of by priority: at
+# 250 the femur map correlated only 0.77 with shap's default call (batch 10) on one phantom, at
+# 100 0.96 on both measured (tests/benchmarks/test_bench_shap.py).
+DEFAULT_BATCH = 100
 _BLUR = re.compile(r"^blur\((\d+),\s*(\d+)\)$")
 
 
