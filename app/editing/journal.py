@@ -2,7 +2,7 @@
 
 Workspace: ``$OSTEOVIEW_WORKSPACE_DIR`` or ``$XDG_DATA_HOME/osteoview/workspaces`` (default
 ``~/.local/share/...``), one folder per study+series (a hash of the two UIDs), one sub-folder per
-edited layer holding ``meta.json`` (name, labels, geometry), ``base.npz`` (the map when editing
+edited layer holding ``meta.json`` (name, labels, geometry), ``base.zlib`` (the map when editing
 began) and one record per change, ``00000001-do.npz`` / ``-undo`` / ``-redo`` / ``-saved``: the
 change's sparse diff (a few KB), appended and never rewritten. Each file is written under a
 temporary name and renamed, so a SIGKILL leaves whole records or none.
@@ -24,6 +24,7 @@ import shutil
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from app.editing.history import Diff, History
 from app.findings.types import LabelMapOverlay
 
 RETRY_S = 1.0
+BASE_FILE = "base.zlib"
 _STOP = object()
 ErrorFn = Callable[[str], None]
 
@@ -87,7 +89,7 @@ class Journal:
         self.folder = folder or series_dir(study_uid, series_uid, root) / (
             f"{_safe(overlay.name)}-{uuid.uuid4().hex[:8]}"
         )
-        resumed = folder is not None and (folder / "base.npz").exists()
+        resumed = folder is not None and (folder / BASE_FILE).exists()
         self._seq = max((_seq_of(p) for p in self.folder.glob("*.npz")), default=0)
         self._queue: queue.Queue = queue.Queue()
         self._failed: list[tuple] = []
@@ -186,17 +188,24 @@ class Journal:
             self.on_error(self.last_error)
 
     def _write_base(self) -> None:
+        """The map as it is now, compressed slice by slice (each slice's copy holds the GIL for
+        microseconds; zlib releases it while compressing). The UI may paint meanwhile: the
+        snapshot is stamped with the revision at its start and every change after that start
+        is replayed over it, and since every change writes absolute values the voxels it
+        caught half-painted end up right."""
         self.folder.mkdir(parents=True, exist_ok=True)
         data = self.history.data
-        while True:
-            rev = self.history.revision
-            snap = np.empty_like(data)
-            for k in range(data.shape[0]):  # slice by slice: the UI thread gets the GIL between
-                snap[k] = data[k]
-            if self.history.revision == rev:
-                break
-        meta = dict(self._meta, base_revision=rev)
-        _atomic_write(self.folder / "base.npz", lambda p: _save_npz_compressed(p, snap))
+        rev = self.history.revision
+
+        def write(path: Path) -> None:
+            comp = zlib.compressobj(1)
+            with open(path, "wb") as fh:
+                for k in range(data.shape[0]):
+                    fh.write(comp.compress(data[k].tobytes()))
+                fh.write(comp.flush())
+
+        meta = dict(self._meta, base_revision=rev, dtype=str(data.dtype))
+        _atomic_write(self.folder / BASE_FILE, write)
         _atomic_write(self.folder / "meta.json", lambda p: p.write_text(json.dumps(meta)))
         self.written += 1
 
@@ -212,9 +221,9 @@ class Journal:
         self.written += 1
 
 
-def _save_npz_compressed(path: Path, data: np.ndarray) -> None:
-    with open(path, "wb") as fh:
-        np.savez_compressed(fh, labels=data)
+def read_base(folder: Path, meta: dict) -> np.ndarray:
+    raw = zlib.decompress((folder / BASE_FILE).read_bytes())
+    return np.frombuffer(raw, dtype=np.dtype(meta["dtype"])).reshape(meta["shape"]).copy()
 
 
 def _safe(name: str) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from app.editing.history import Diff, History
-from app.editing.journal import _seq_of, series_dir
+from app.editing.journal import BASE_FILE, _seq_of, read_base, series_dir
 from app.findings.types import LabelMapOverlay
 from app.study.geometry import ImageVolume
 
@@ -74,7 +74,7 @@ def pending_recovery(study_uid: str, series_uid: str, root: Path | None = None) 
     folders, summaries = [], []
     for folder in sorted(p for p in base.iterdir() if (p / "meta.json").exists()):
         n = _unsaved(folder)
-        if n and (folder / "base.npz").exists():
+        if n and (folder / BASE_FILE).exists():
             name = json.loads((folder / "meta.json").read_text())["name"]
             folders.append(folder)
             summaries.append(f"{name}: {n} unsaved change{'s' if n != 1 else ''}")
@@ -86,8 +86,7 @@ def pending_recovery(study_uid: str, series_uid: str, root: Path | None = None) 
 def replay(folder: Path) -> RecoveredLayer:
     """The layer as the journal left it: base map plus every recorded change, in order."""
     meta = json.loads((folder / "meta.json").read_text())
-    with np.load(folder / "base.npz") as npz:
-        data = np.ascontiguousarray(npz["labels"])
+    data = read_base(folder, meta)
     base_rev = int(meta.get("base_revision", 0))
     history = History(data)
     undo: list[Diff] = []
