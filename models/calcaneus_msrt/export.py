@@ -73,11 +73,17 @@ def max_abs_diff(module: torch.nn.Module, path: Path, x: np.ndarray, names) -> d
 
 
 def write_manifest(out: Path, cfg: MSRTConfig, ucfg: UNetConfig, extra: dict) -> Path:
-    files = {name: {"sha256": sha256_of(out / name)} for name in (MODEL_FILE, UNET_FILE)}
+    """``out/manifest.json`` in the one schema (``app/engine/manifest_schema.py``)."""
+    files = {
+        name: {"sha256": sha256_of(out / name), "bytes": (out / name).stat().st_size}
+        for name in (MODEL_FILE, UNET_FILE)
+    }
     n, m = cfg.input_size, ucfg.input_size
     doc = {
         "model_name": f"calcaneus-msrt-{cfg.name}",
         "version": extra.pop("version", "0.1.0"),
+        "task_id": "calcaneus-fracture",
+        "paper": "calcaneus_msrt.txt",
         "trained_on": extra.pop(
             "trained_on", "synthetic lateral calcaneus phantoms (models/calcaneus_msrt/phantom.py)"
         ),
@@ -92,11 +98,39 @@ def write_manifest(out: Path, cfg: MSRTConfig, ucfg: UNetConfig, extra: dict) ->
         },  # fmt: skip
         "outputs": {MODEL_FILE: list(EXPORT_OUTPUTS), UNET_FILE: ["mask"]},
         "files": files,
+        "metrics": extra.pop("metrics", {}),
         **extra,
     }
     path = out / "manifest.json"
     path.write_text(json.dumps(doc, indent=2))
     return path
+
+
+def flat(diffs: dict) -> dict[str, float]:
+    """{file: {output: diff}} -> {output: diff} (the schema's flat table; names are unique)."""
+    return {out: v for per_file in diffs.values() for out, v in per_file.items()}
+
+
+def trained_extra(params: dict, diffs: dict, report: dict, arm: str, command: str) -> dict:
+    """The manifest's training record for one arm of a ``train.py`` run."""
+    run = report["arms"][arm]
+    return {
+        "parameters": sum(params.values()),
+        "parameters_per_file": params,
+        "export_check_max_abs_diff": flat(diffs),
+        "trained": True,
+        "seed": report["seed"],
+        "augmentation": "GridDropIn&Out + geometric" if arm == "gdio" else "geometric only",
+        "metrics": {
+            "network_level_held_out": run["held_out_network"],
+            "best_epoch": run["best_epoch"],
+            "unet_best_epoch": report["unet"]["best_epoch"],
+            "data": report["data"],
+            "recipe": report["recipe"],
+            "train_minutes": report.get("train_minutes"),
+        },
+        "training_command": command,
+    }
 
 
 def export_pair(net, cfg: MSRTConfig, unet, ucfg: UNetConfig, out: Path, check) -> dict:
@@ -115,24 +149,8 @@ def export_pair(net, cfg: MSRTConfig, unet, ucfg: UNetConfig, out: Path, check) 
 
 def export_trained(net, cfg, unet, out: Path, report: dict, arm: str, check, command: str) -> None:
     diffs = export_pair(net, cfg, unet, UNET_DEMO, out, check)
-    run = report["arms"][arm]
-    extra = {
-        "parameters": {MODEL_FILE: count_parameters(net), UNET_FILE: count_parameters(unet)},
-        "export_check_max_abs_diff": diffs,
-        "trained": True,
-        "augmentation": "GridDropIn&Out + geometric" if arm == "gdio" else "geometric only",
-        "held_out": {
-            "network_level": run["held_out_network"],
-            "best_epoch": run["best_epoch"],
-            "unet_best_epoch": report["unet"]["best_epoch"],
-            "seed": report["seed"],
-            "data": report["data"],
-            "recipe": report["recipe"],
-            "train_minutes": report.get("train_minutes"),
-        },
-        "training_command": command,
-    }
-    write_manifest(out, cfg, UNET_DEMO, extra)
+    params = {MODEL_FILE: count_parameters(net), UNET_FILE: count_parameters(unet)}
+    write_manifest(out, cfg, UNET_DEMO, trained_extra(params, diffs, report, arm, command))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -149,8 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     diffs = export_pair(net, cfg, unet, UNET_DEMO, args.out, check)
     write_manifest(args.out, cfg, UNET_DEMO, {
         "trained_on": "nothing: random initialisation (for timing only)", "trained": False,
-        "parameters": {MODEL_FILE: count_parameters(net), UNET_FILE: count_parameters(unet)},
-        "export_check_max_abs_diff": diffs})  # fmt: skip
+        "parameters": count_parameters(net) + count_parameters(unet),
+        "export_check_max_abs_diff": flat(diffs)})  # fmt: skip
     return 0
 
 

@@ -41,6 +41,10 @@ BLOCKS_ARGS = (
     "r1_k3_s11_e6_i192_o320_se0.25",
 )
 EXPORT_OUTPUTS = ("probabilities", "attention")
+# MONAI's EfficientNet default BN momentum is 0.01 (TensorFlow's 0.99 decay): over the few
+# hundred steps a demo run takes, the running statistics stay near their initial values and
+# eval-mode outputs drift far from training's. PyTorch's usual 0.1 keeps up.
+NORM = ("batch", {"eps": 1e-3, "momentum": 0.1})
 
 
 @dataclass(frozen=True)
@@ -94,10 +98,15 @@ def build_backbone(cfg: MSRTConfig) -> EfficientNet:
             dropout_rate=cfg.dropout,
             image_size=cfg.input_size,
             drop_connect_rate=0.1,
+            norm=NORM,
         )
     else:
         net = EfficientNetBN(
-            cfg.backbone, pretrained=False, in_channels=IN_CHANNELS, num_classes=N_LABELS
+            cfg.backbone,
+            pretrained=False,
+            in_channels=IN_CHANNELS,
+            num_classes=N_LABELS,
+            norm=NORM,
         )
     # MONAI's memory-efficient swish is a custom autograd function, which ONNX cannot export.
     net.set_swish(memory_efficient=False)

@@ -44,7 +44,11 @@ def pad_square(arr: np.ndarray, value: float) -> np.ndarray:
 
 def resize_area(arr: np.ndarray, size: int) -> np.ndarray:
     """Square ``arr`` -> (size, size) by area averaging."""
-    m = area_matrix(arr.shape[0], size)
+    n = arr.shape[0]
+    if n % size == 0:  # whole blocks: a reshape, no matrix product (BLAS threads stall under load)
+        k = n // size
+        return arr.astype(np.float32).reshape(size, k, size, k).mean((1, 3))
+    m = area_matrix(n, size)
     return m @ arr.astype(np.float32) @ m.T
 
 
@@ -66,15 +70,27 @@ def mask_input(mask: np.ndarray, size: int) -> np.ndarray:
                    0.0, 1.0)  # fmt: skip
 
 
+def _lerp_axis(m: np.ndarray, n_out: int, axis: int, keep: int | None = None) -> np.ndarray:
+    """Linear interpolation along ``axis`` onto ``n_out`` cells spanning the same extent (cell
+    centres, edges clamped); ``keep`` takes only the first cells. Indexing, not a matrix
+    product: BLAS threads stall when the CPU is shared."""
+    n_in = m.shape[axis]
+    pos = np.clip((np.arange(keep or n_out) + 0.5) * (n_in / n_out) - 0.5, 0, n_in - 1)
+    i0 = np.floor(pos).astype(int)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    shape = [1, 1]
+    shape[axis] = -1
+    t = (pos - i0).astype(np.float32).reshape(shape)
+    return np.take(m, i0, axis) * (1 - t) + np.take(m, i1, axis) * t
+
+
 def to_image_grid(m: np.ndarray, rows: int, cols: int) -> np.ndarray:
     """A map on the padded square's (h, w) grid -> (rows, cols) on the image, linearly."""
     side = max(rows, cols)
-    a = linear_matrix(m.shape[0], side)[:rows]
-    b = linear_matrix(m.shape[1], side)[:cols]
-    return a @ m.astype(np.float32) @ b.T
+    m = _lerp_axis(np.asarray(m, np.float32), side, 0, rows)
+    return _lerp_axis(m, side, 1, cols)
 
 
 def upsample(m: np.ndarray, size: int) -> np.ndarray:
     """A square map -> (size, size), linearly (for smoother displayed maps)."""
-    a = linear_matrix(m.shape[0], size)
-    return a @ m.astype(np.float32) @ a.T
+    return _lerp_axis(_lerp_axis(np.asarray(m, np.float32), size, 0), size, 1)

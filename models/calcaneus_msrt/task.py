@@ -12,14 +12,16 @@ TASK = TaskSpec(
             "a lateral radiograph of the calcaneus (foot or ankle)",
             modalities=RADIOGRAPH_MODALITIES,
             kinds=("projection", "image"),
-            body_parts=("FOOT", "ANKLE", "CALCANEUS", "HEEL", "LOWEREXTREMITY"),
+            # EXTREMITY is what many CR systems write for any limb film; the view decides then.
+            body_parts=("FOOT", "ANKLE", "CALCANEUS", "HEEL", "LOWEREXTREMITY", "EXTREMITY"),
             views=("LAT", "LL", "RL", "LATERAL"),
             short="a lateral calcaneus radiograph",
         ),
         InputSlot(
             "fracture_mask",
             "a rough fracture mask on the radiograph's grid",
-            kinds=("labelmap", "image"),
+            # A grey PNG mask loads as a "projection"; a colour one as an "image".
+            kinds=("labelmap", "image", "projection"),
             required=False,
             mask_of="radiograph",
             short="a fracture mask",
@@ -27,6 +29,6 @@ TASK = TaskSpec(
     ),
     adapter="models.calcaneus_msrt.adapter:CalcaneusAdapter",
     phantom="models.calcaneus_msrt.phantom",
-    state="phantom and demo studies only; model not built yet",
+    state="MSRT (EfficientNet + multi-scale SRT) on image + rough mask, mask U-Net, demo weights",
     paper="calcaneus_msrt.txt",
 )

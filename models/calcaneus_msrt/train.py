@@ -62,7 +62,7 @@ class Recipe:
 # Sized to fit both nets and the ablation in about 20 minutes on one thread of a shared 2-core
 # CPU (MODEL_CARD.md has the measured times).
 RECIPE = Recipe(
-    phantoms=540, test_phantoms=120, epochs=6, lr=1e-3, batch=16, unet_epochs=5, unet_lr=3e-3
+    phantoms=540, test_phantoms=120, epochs=8, lr=1e-3, batch=16, unet_epochs=5, unet_lr=3e-3
 )
 AUX_WEIGHT = 0.3
 
