@@ -60,26 +60,27 @@ def box_blur(image: np.ndarray, kernel: tuple[int, int]) -> np.ndarray:
 
 @lru_cache(maxsize=8)
 def partition_tree(shape: tuple[int, int, int], split_channels: bool = False) -> np.ndarray:
-    """The masker's hierarchy of pixel coalitions, built once per shape (read-only).
+    """The masker's hierarchy of pixel coalitions, built once per shape (read-only), in shap's
+    format: leaf ids are flat indices of the (H, W, C) array, row n joins two nodes into node
+    M + n, column 3 is the node's size.
 
-    shap's own tree (``split_channels=False``) halves the longer image axis and keeps an image's
-    channels together until single pixels, which suits colour. A stack of slices laid out as
-    channels (cervical stage 2: 24 slices of one vertebra) needs the slice axis split like the
-    others, longest axis first, so a coalition is a block of the vertebra and the map can say
-    which slices matter: that tree is built here in shap's format (leaf ids are flat indices of
-    the (H, W, C) array; row n joins two nodes into node M + n; column 3 is the size).
+    ``split_channels=False`` is shap's own Image masker rule: halve the longer image axis (rows
+    on a tie) and keep a pixel's channels together until single pixels, which suits colour.
+    shap builds it with a numba function that holds the GIL (0.27-0.37 s for 192 x 192 here, a
+    stall of the viewer's event loop); built here in Python, which hands the GIL over every few
+    milliseconds, it is the same tree (same coalitions, same left/right order, checked against
+    shap's in tests/test_explain_shap_maps.py), so the values are the same.
+
+    ``split_channels=True``: a stack of slices laid out as channels (cervical stage 2: 24 slices
+    of one vertebra) needs the slice axis split like the others, longest axis first, so that a
+    coalition is a block of the vertebra and the map can say which slices matter.
     """
-    if not split_channels:
-        import shap
-
-        tree = shap.maskers.Image(0.0, shape).clustering
-    else:
-        tree = _split_all_axes(shape)
+    tree = _build_tree(shape, split_channels)
     tree.setflags(write=False)
     return tree
 
 
-def _split_all_axes(shape: tuple[int, int, int]) -> np.ndarray:
+def _build_tree(shape: tuple[int, int, int], split_channels: bool) -> np.ndarray:
     nx, ny, nz = shape
     m = nx * ny * nz
     tree = np.zeros((m - 1, 4))
@@ -89,11 +90,19 @@ def _split_all_axes(shape: tuple[int, int, int]) -> np.ndarray:
         nonlocal row
         wx, wy, wz = x1 - x0, y1 - y0, z1 - z0
         if wx == wy == wz == 1:
-            return (x0 * ny + y0) * nz + z0
-        if wx >= wy and wx >= wz:
+            flat = (x0 * ny + y0) * nz + z0
+            # shap's builder numbers its leaves from the far end (leaf id M - 1 - flat index),
+            # so its coalitions are these boxes reflected through the image centre: kept, so
+            # the values are shap's own
+            return flat if split_channels else m - 1 - flat
+        if split_channels:
+            axis = 0 if wx >= wy and wx >= wz else 1 if wy >= wz else 2
+        else:  # shap: x when it is the longer image axis, else y, channels only at the end
+            axis = 0 if wx >= wy and wx > 1 else 1 if wy > 1 else 2
+        if axis == 0:
             mid = x0 + wx // 2
             left, right = build(x0, mid, y0, y1, z0, z1), build(mid, x1, y0, y1, z0, z1)
-        elif wy >= wz:
+        elif axis == 1:
             mid = y0 + wy // 2
             left, right = build(x0, x1, y0, mid, z0, z1), build(x0, x1, mid, y1, z0, z1)
         else:
