@@ -90,6 +90,12 @@ def register(subparsers) -> None:
     from app.pacs.options import add_analyze_arguments  # --user, --cache-size, --send
 
     add_analyze_arguments(p)
+    p.add_argument(
+        "--cluster",
+        metavar="local:N|dask://HOST:PORT",
+        help="run a batch on Dask: N local worker processes, or an existing scheduler "
+        "(one study per task; same outputs and summary.csv; resumable)",
+    )
     mode = p.add_mutually_exclusive_group()
     mode.add_argument(
         "--batch", action="store_true", help="PATH holds one subfolder or file per study"
@@ -169,7 +175,16 @@ def _run_batch(args, path: Path, out: Path, adapter) -> int:
         pseudonym_key=args.pseudonym_key,
         seg=args.seg,
     )
-    result = run_batch(path, adapter, out, options, make_report=bool(args.report), force=args.force)
+    if getattr(args, "cluster", None):  # the same batch, one Dask task per study
+        from app.analysis.cluster import run_batch_on_cluster
+
+        result = run_batch_on_cluster(
+            path, adapter, out, options, args.cluster, bool(args.report), args.force
+        )
+    else:
+        result = run_batch(
+            path, adapter, out, options, make_report=bool(args.report), force=args.force
+        )
     ok = sum(r.status == "ok" for r in result.rows)
     failed = result.failed
     print(f"{ok} of {len(result.rows)} studies analysed; summary: {result.summary_path}")

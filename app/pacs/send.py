@@ -34,11 +34,11 @@ class Outgoing:
 
 
 def source_datasets(series: Series) -> list[Dataset]:
-    """The DICOM files a loaded series came from (headers and pixels), or PacsError."""
+    """The headers of the DICOM files a loaded series came from, or PacsError."""
     out = []
     for path in series.source_paths:
         try:
-            out.append(pydicom.dcmread(path))
+            out.append(pydicom.dcmread(path, stop_before_pixels=True))  # headers are enough
         except (OSError, pydicom.errors.InvalidDicomError) as exc:
             raise PacsError(f"{path}: cannot be referenced from the results ({exc})") from exc
     if not out:
