@@ -108,3 +108,15 @@ def test_cluster_batch_matches_the_serial_batch_and_resumes(batch_root, tmp_path
         )
     assert all(r.reason == "done in an earlier run" for r in again.rows)
     assert again.workers == {}
+
+
+def test_cli_cluster_option(batch_root, tmp_path, capsys) -> None:
+    from app.cli import main
+
+    out = tmp_path / "cli"
+    argv = ["analyze", str(batch_root), "--task", "fake-ct", "--out", str(out)]
+    assert main([*argv, "--cluster", "local:zero"]) == 2
+    assert "expected local:N with N >= 1" in capsys.readouterr().err
+    assert main([*argv, "--cluster", "local:2"]) == 0, capsys.readouterr().err
+    assert f"{STUDIES} of {STUDIES} studies analysed" in capsys.readouterr().out
+    assert len(_summary(out)) == STUDIES
