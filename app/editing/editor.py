@@ -103,6 +103,9 @@ class LabelEditor:
     def subscribe(self, fn: ChangeListener) -> None:
         self._listeners.append(fn)
 
+    def unsubscribe(self, fn: ChangeListener) -> None:
+        self._listeners = [f for f in self._listeners if f != fn]
+
     def _changed(self, box: Box | None) -> None:
         for fn in list(self._listeners):
             fn("changed", box)

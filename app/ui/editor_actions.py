@@ -1,0 +1,233 @@
+"""The viewer's mask editor: Edit mode on a label-map layer, its menu and toolbar, autosave,
+the restore prompt, saving and importing, and re-running the task on the corrected mask.
+
+Installed on the main window by ``install_mask_editor(window)``; it uses the window's
+``layers``, ``visible_view_areas()``, ``series``/``study_of``, status bar, and for a re-run the
+window's own result handling. The editing itself is ``app.editing`` (Qt-free, tested
+headless); painting is ``editor_canvas``; the before/after table is ``editor_compare``.
+"""
+
+from __future__ import annotations
+
+from PySide6 import QtWidgets
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+
+from app.editing.editor import LabelEditor, Tool, empty_labels
+from app.editing.journal import Journal
+from app.editing.keys import ACTION_TITLES, KeyMap, dispatch
+from app.editing.recovery import pending_recovery
+from app.ui.editor_canvas import EditorCanvas
+from app.viewstate.layers import Layer
+
+
+class MaskEditorUI(QObject):
+    """Edit mode and everything around it (see the module doc)."""
+
+    autosave_failed = Signal(str)  # from the journal's thread; shown in the status bar
+
+    def __init__(self, window, keys: KeyMap | None = None) -> None:
+        super().__init__(window)
+        self.window = window
+        self.keys = keys or KeyMap()
+        self.canvas = EditorCanvas(self.keys, window.visible_view_areas, self)
+        self.canvas.on_action = self._key
+        self.editor: LabelEditor | None = None
+        self.layer: Layer | None = None
+        self.journal: Journal | None = None
+        self.journals: dict[int, Journal] = {}  # layer id -> its journal (edits kept per layer)
+        self.editors: dict[int, LabelEditor] = {}
+        self.autosave_failed.connect(lambda msg: window.statusBar().showMessage(msg, 30000))
+        self._build_menu()
+
+    # ---- menu and toolbar -------------------------------------------------------------
+    def _action(self, menu, title: str, slot, key_action: str = "", checkable=False) -> QAction:
+        act = QAction(title, self.window)
+        if key_action:
+            keys = [k for k in self.keys.keys_for(key_action) if "Wheel" not in k]
+            act.setShortcuts([QKeySequence(k) for k in keys])
+            if keys:  # the menu shows the shortcut itself; the toolbar says it on hover
+                act.setToolTip(f"{title} ({', '.join(keys)})")
+        act.setCheckable(checkable)
+        act.triggered.connect(slot)
+        menu.addAction(act)
+        return act
+
+    def _build_menu(self) -> None:
+        m = self.window.menuBar().addMenu("&Mask")
+        self.menu = m
+        self.edit_action = self._action(m, "&Edit mask", self._toggle, checkable=True)
+        self._action(m, "&New empty mask on this series", self.new_mask)
+        m.addSeparator()
+        group = QActionGroup(self.window)
+        self.tool_actions: dict[Tool, QAction] = {}
+        for tool, key in ((Tool.BRUSH, "tool_brush"), (Tool.ERASER, "tool_eraser"),
+                          (Tool.FILL, "tool_fill")):  # fmt: skip
+            act = self._action(m, ACTION_TITLES[key], lambda _=False, k=key: self._key(k), key,
+                               checkable=True)  # fmt: skip
+            group.addAction(act)
+            self.tool_actions[tool] = act
+        self.tool_actions[Tool.BRUSH].setChecked(True)
+        editing = list(self.tool_actions.values())
+        for key in ("brush_smaller", "brush_larger", "undo", "redo"):
+            editing.append(self._action(m, ACTION_TITLES[key], lambda _=False, k=key: self._key(k),
+                                        key))  # fmt: skip
+        m.addSeparator()
+        editing += [
+            self._action(m, "Remove small &islands", lambda: self._op("remove_islands", 20)),
+            self._action(m, "Keep &largest piece", lambda: self._op("keep_largest")),
+            self._action(m, "&Interpolate between slices", lambda: self._op("interpolate")),
+        ]
+        m.addSeparator()
+        from app.ui.editor_files import EditorFiles
+
+        self.files = EditorFiles(self)
+        editing += self.files.add_actions(m)
+        self.editing_actions = editing
+        self.toolbar = self.window.addToolBar("Mask")
+        self.toolbar.setObjectName("mask_toolbar")
+        for act in [self.edit_action, *self.tool_actions.values(), *editing[3:7]]:
+            self.toolbar.addAction(act)
+        self._sync()
+
+    def _sync(self) -> None:
+        on = self.editor is not None
+        self.edit_action.setChecked(on)
+        for act in self.editing_actions:
+            act.setEnabled(on)
+        if on:
+            self.tool_actions[self.editor.tool].setChecked(True)
+
+    def _key(self, action: str) -> None:
+        if self.editor is None:
+            return
+        dispatch(self.editor, action)
+        self._sync()
+        mm = self.editor.radius_mm
+        self.window.statusBar().showMessage(
+            f"Mask: {self.editor.tool.value}, brush radius {mm:.1f} mm, label {self.editor.label}"
+            f", {self.editor.history.steps} undo steps",
+            4000,
+        )
+
+    def _op(self, name: str, *args) -> None:
+        if self.editor is not None:
+            diff = getattr(self.editor, name)(*args)
+            changed = 0 if diff is None else diff.size
+            self.window.statusBar().showMessage(f"Mask: {name.replace('_', ' ')}: "
+                                                f"{changed} voxels changed", 6000)  # fmt: skip
+
+    # ---- edit mode --------------------------------------------------------------------
+    def _toggle(self, on: bool) -> None:
+        if on:
+            self.start()
+        else:
+            self.stop()
+
+    def candidate_layer(self) -> Layer | None:
+        """The top label map drawn on screen."""
+        for area in self.window.visible_view_areas():
+            maps = [la for la in area.drawn_layers() if la.kind == "labelmap"]
+            if maps:
+                return maps[-1]
+        return None
+
+    def start(self, layer: Layer | None = None) -> LabelEditor | None:
+        """Edit ``layer`` (default: the top label map on screen, else a new empty one)."""
+        layer = layer or self.candidate_layer()
+        if layer is None:
+            return self.new_mask()
+        series = self._series_of(layer)
+        if series is None:
+            self.window.statusBar().showMessage("Mask: open a study first", 5000)
+            self._sync()
+            return None
+        editor = self.editors.get(layer.id)
+        if editor is None:
+            editor = LabelEditor(layer.overlay, intensity=series.image)
+            self.editors[layer.id] = editor
+        self.editor, self.layer = editor, layer
+        if layer.id not in self.journals:
+            study = self.window.study_of(series)
+            self.journals[layer.id] = Journal(
+                editor.history, layer.overlay, study.study_uid if study else "",
+                series.series_uid, layer.source, on_error=self.autosave_failed.emit,
+            )  # fmt: skip
+        self.journal = self.journals[layer.id]
+        self.canvas.attach(editor, layer)
+        self._sync()
+        self.window.statusBar().showMessage(
+            f"Editing '{layer.name}': left-drag paints, Ctrl erases, [ ] size, Ctrl+Z undo", 8000
+        )
+        return editor
+
+    def stop(self) -> None:
+        self.canvas.detach()
+        self.editor = self.layer = self.journal = None
+        self._sync()
+
+    def new_mask(self) -> LabelEditor | None:
+        series = self.window.series
+        if series is None:
+            self.window.statusBar().showMessage("Mask: open a study first", 5000)
+            self._sync()
+            return None
+        n = sum(la.name.startswith("Mask") for la in self.window.layers) + 1
+        overlay = empty_labels(series.image, f"Mask {n}")
+        layer = self.window.layers.add_overlay(overlay, "user", series.image, series.series_uid)
+        return self.start(layer)
+
+    def _series_of(self, layer: Layer):
+        for area in self.window.visible_view_areas():
+            if layer in area.drawn_layers() and area.series is not None:
+                return area.series
+        return self.window.series
+
+    # ---- recovery ---------------------------------------------------------------------
+    def offer_recovery(self, ask=None) -> int:
+        """After a series is shown: offer the unsaved edits a crash left; returns the layers
+        restored. ``ask(text) -> bool`` replaces the dialog (tests)."""
+        series = self.window.series
+        if series is None:
+            return 0
+        study = self.window.study_of(series)
+        rec = pending_recovery(study.study_uid if study else "", series.series_uid)
+        if rec is None:
+            return 0
+        text = f"Unsaved mask edits were found for this series ({rec.describe()}). Restore them?"
+        if ask is None:
+            answer = QtWidgets.QMessageBox.question(self.window, "Restore mask edits", text)
+            ok = answer == QtWidgets.QMessageBox.StandardButton.Yes
+        else:
+            ok = ask(text)
+        if not ok:
+            return 0  # kept on disk: offered again next time, never deleted unasked
+        restored = rec.restore()
+        for item in restored:
+            item.overlay.name = f"{item.overlay.name} (restored)"
+            layer = self.window.layers.add_overlay(item.overlay, "user", series.image,
+                                                   series.series_uid)  # fmt: skip
+            editor = LabelEditor(item.overlay, intensity=series.image, history=item.history)
+            self.editors[layer.id] = editor
+            self.journals[layer.id] = Journal(
+                item.history, item.overlay, study.study_uid if study else "", series.series_uid,
+                item.source, on_error=self.autosave_failed.emit, folder=item.folder,
+            )  # fmt: skip
+        self.window.statusBar().showMessage(f"Restored {len(restored)} edited mask(s)", 8000)
+        return len(restored)
+
+    def close(self) -> None:
+        """The window closes: stop the writers (the journals stay until saved or discarded)."""
+        self.stop()
+        for journal in self.journals.values():
+            journal.close()
+        self.journals.clear()
+
+    def unsaved(self) -> list[str]:
+        return [ed.overlay.name for ed in self.editors.values() if ed.history.dirty]
+
+
+def install_mask_editor(window) -> MaskEditorUI:
+    ui = MaskEditorUI(window)
+    window.mask_editor = ui
+    return ui
