@@ -199,12 +199,17 @@ class PacsClient:
 
     # ---- WADO-RS ------------------------------------------------------------------------------
     def retrieve(
-        self, study_uid: str, progress: Progress | None = None, cancel: Cancel | None = None
+        self,
+        study_uid: str,
+        progress: Progress | None = None,
+        cancel: Cancel | None = None,
+        keep: set[str] | frozenset[str] = frozenset(),
     ) -> Path:
         """The study's folder in the cache, retrieving what is not there yet. A dropped
         connection is retried from the instances already written (each one atomically); when
         the retries run out, or on cancel, the study stays incomplete in the cache (never
-        loaded as if whole) and the next call resumes it."""
+        loaded as if whole) and the next call resumes it. ``keep``: studies the eviction that
+        follows must not remove (the others of a batch)."""
         study_uid = check_uid(study_uid, "StudyInstanceUID")
         cache = self.cache
         if cache.is_complete(study_uid):
@@ -240,7 +245,7 @@ class PacsClient:
                 f" of {total} instances (first missing: {missing[0]})"
             )
         cache.mark_complete(study_uid, total)
-        cache.evict(keep={study_uid})
+        cache.evict(keep={study_uid, *keep})
         return cache.study_dir(study_uid)
 
     def _fetch_missing(

@@ -58,7 +58,14 @@ def prepare(args: argparse.Namespace) -> str:
             raise CliError("--send needs a server: --send URL, or PATH as dicomweb:URL/studies/UID")
     if not is_dicomweb(path):
         return path
-    from app.pacs.source import fetch_study, parse_source
+    from app.pacs.source import fetch_query, fetch_study, is_query, parse_source
+
+    if is_query(path):  # every study the search finds, analysed as a batch
+        if send:
+            raise CliError("--send works on one study, not on a PACS query")
+        if hasattr(args, "batch"):
+            args.batch = True
+        return str(fetch_query(path, args))
 
     source = parse_source(path)
     folder, _ = fetch_study(source, args)

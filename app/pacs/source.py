@@ -1,4 +1,6 @@
-"""``dicomweb:URL/studies/UID`` as a study source: the CLI's way of naming a study on a PACS.
+"""``dicomweb:URL/studies/UID`` as a study source: the CLI's way of naming a study on a PACS;
+``dicomweb:URL/studies?PatientID=...&StudyDate=...&ModalitiesInStudy=CT`` names every study a
+QIDO-RS search finds (a batch source).
 
 ``open_client`` builds a client from the command line's ``--user`` (password from the
 environment, the keyring or a prompt); ``fetch_study`` retrieves into the cache and returns the
@@ -8,9 +10,11 @@ local folder, so everything after it (loading, analysis, output) is the same as 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import shutil
 import sys
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +38,67 @@ def parse_source(value: str) -> DicomwebSource:
     if not sep or not server or not uid:
         raise PacsError(f"{value}: expected dicomweb:URL/studies/STUDY_UID")
     return DicomwebSource(server, check_uid(uid, "StudyInstanceUID"))
+
+
+# Query keys a batch source may use -> PacsClient.search arguments.
+_QUERY_KEYS = {
+    "PatientID": "patient_id",
+    "PatientName": "patient_name",
+    "StudyDate": "study_date",
+    "ModalitiesInStudy": "modality",
+    "limit": "limit",
+}
+
+
+def is_query(value: str) -> bool:
+    return is_dicomweb(value) and "/studies?" in str(value)
+
+
+def parse_query(value: str) -> tuple[str, dict]:
+    """``dicomweb:URL/studies?PatientID=X`` -> (server, PacsClient.search keyword arguments)."""
+    rest = str(value)[len(PREFIX) :]
+    server, _, query = rest.partition("/studies?")
+    fields = urllib.parse.parse_qs(query, keep_blank_values=False, strict_parsing=False)
+    unknown = sorted(set(fields) - set(_QUERY_KEYS))
+    if not server or unknown:
+        raise PacsError(
+            f"{value}: expected dicomweb:URL/studies?KEY=VALUE&... with keys "
+            f"{', '.join(_QUERY_KEYS)}" + (f" (not {', '.join(unknown)})" if unknown else "")
+        )
+    kwargs: dict = {_QUERY_KEYS[k]: v[-1] for k, v in fields.items()}
+    if "limit" in kwargs:
+        if not str(kwargs["limit"]).isdigit():
+            raise PacsError(f"{value}: limit must be a whole number")
+        kwargs["limit"] = int(kwargs["limit"])
+    else:
+        kwargs["limit"] = 1000
+    return server, kwargs
+
+
+def fetch_query(value: str, args: argparse.Namespace) -> Path:
+    """Retrieve every study a query finds into the cache and return a folder holding one link
+    per study, named by its StudyInstanceUID (stable names: the batch resumes across runs).
+    The query's studies are kept in the cache together, even beyond its size bound, until the
+    next retrieve."""
+    server, kwargs = parse_query(value)
+    client = open_client(server, args)
+    hits = client.search(**kwargs)
+    if not hits:
+        raise PacsError(f"{server}: no study matches {value.partition('?')[2]}")
+    uids = {h.study_uid for h in hits}
+    for n, hit in enumerate(hits, start=1):
+        bar = _Bar(f"retrieving study {n}/{len(hits)}")
+        try:
+            client.retrieve(hit.study_uid, progress=bar, keep=uids)
+        finally:
+            bar.clear()
+    digest = hashlib.sha256(value.encode()).hexdigest()[:16]
+    links = client.cache.root / ".queries" / digest
+    shutil.rmtree(links, ignore_errors=True)
+    links.mkdir(parents=True)
+    for uid in sorted(uids):
+        (links / uid).symlink_to(client.cache.study_dir(uid), target_is_directory=True)
+    return links
 
 
 def open_client(server: str, args: argparse.Namespace) -> PacsClient:

@@ -170,3 +170,24 @@ def test_search_errors_are_pacs_errors(archive, cache) -> None:
     with malformed_json_server() as bad:
         with pytest.raises(PacsError, match="malformed JSON"):
             PacsClient(bad, cache=cache, timeout_s=5).search(patient_id="X")
+
+
+def test_analyze_a_pacs_query_as_a_batch(archive, cache, tmp_path, monkeypatch, capsys) -> None:
+    from tests import fake_tasks
+
+    fake_tasks.register(monkeypatch)
+    server, studies = archive
+    monkeypatch.setenv("OSTEOVIEW_PACS_PASSWORD", server.password)
+    out = tmp_path / "out"
+    query = f"dicomweb:{server.dicomweb}/studies?StudyDate=20260301-20260331&ModalitiesInStudy=CT"
+    argv = ["analyze", query, "--task", "fake-ct", "--out", str(out), "--user", server.user]
+    assert main(argv) == 0, capsys.readouterr().err
+    assert "2 of 2 studies analysed" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir() if p.is_dir() and p.name[0] != ".") == sorted(
+        uid for uid, _ in studies.values()
+    )
+    assert main(argv) == 0  # resumed: nothing to do
+    assert capsys.readouterr().err.count("done in an earlier run") == 2
+    bad = f"dicomweb:{server.dicomweb}/studies?Colour=blue"
+    assert main(["analyze", bad, "--task", "fake-ct", "--out", str(out)]) == 2
+    assert "keys PatientID" in capsys.readouterr().err
