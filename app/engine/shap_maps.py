@@ -43,6 +43,7 @@ DEFAULT_MASKER = "blur(16,16)"
 # 250 the femur map correlated only 0.77 with shap's default call (batch 10) on one phantom, at
 # 100 0.96 on both measured (tests/benchmarks/test_bench_shap.py).
 DEFAULT_BATCH = 100
+_global_random_lock = threading.Lock()  # see shap_map
 _BLUR = re.compile(r"^blur\((\d+),\s*(\d+)\)$")
 
 
@@ -249,16 +250,20 @@ def shap_map(
     model = _CountingModel(predict, image.shape, output_index, max_evals, progress, cancel)
     m = make_masker(masker, hwc.shape, split_channels)
     explainer = shap.explainers.Partition(model, m)
-    # The Owen recursion breaks ties between equally promising coalitions with np.random; a
-    # fixed seed makes a map reproducible (and the cache honest). Saved and restored so the
-    # caller's random stream is untouched.
-    state = np.random.get_state()
-    np.random.seed(seed)
+    # The Owen recursion breaks ties between equally promising coalitions with np.random's
+    # global stream; a fixed seed makes a map reproducible (and the cache honest). The state is
+    # restored afterwards, and explanations take turns, so two threads explaining at once (the
+    # viewer and a batch) cannot reseed each other's stream mid-way.
     t0 = time.perf_counter()
-    try:
-        explanation = explainer(hwc[None], max_evals=max_evals, batch_size=batch_size, silent=True)
-    finally:
-        np.random.set_state(state)
+    with _global_random_lock:
+        state = np.random.get_state()
+        np.random.seed(seed)
+        try:
+            explanation = explainer(
+                hwc[None], max_evals=max_evals, batch_size=batch_size, silent=True
+            )
+        finally:
+            np.random.set_state(state)
     seconds = time.perf_counter() - t0
     values = np.asarray(explanation.values[0], np.float32).reshape(hwc.shape)
     base = float(np.ravel(explanation.base_values)[0])
