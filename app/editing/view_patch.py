@@ -63,12 +63,12 @@ def patch_view(
     rect = plane_rect(plane, labels, box)
     if rect is None:
         return None
-    if plane.n_slices > 1 and abs(plane.normal @ labels.direction[:, 2]) > 0.999:
-        # a view along the map's slices shows one of them: skip a change on the others
-        ks = np.array([[0, 0, box[0].start], [0, 0, box[0].stop - 1]], dtype=float)
-        depths = plane.to_plane(labels.index_to_world(ks))[:, 2]
-        near = 0.5 * abs(labels.spacing[0]) + 1e-6
-        if depth < depths.min() - near or depth > depths.max() + near:
+    if plane.n_slices > 1:
+        # a view shows one plane: skip a change whose voxels all lie off it
+        ks, js, is_ = ((s.start - 0.5, s.stop - 0.5) for s in box)
+        corners = np.array([[i, j, k] for i in is_ for j in js for k in ks])
+        depths = plane.to_plane(labels.index_to_world(corners))[:, 2]
+        if depth < depths.min() - 1e-6 or depth > depths.max() + 1e-6:
             return None
     r0, r1, c0, c1 = rect
     part = compose_view(base, window, sub_plane(plane, rect), depth, layers)
