@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 
-import requests
-
 from app.errors import CliError
 
 
@@ -35,6 +33,8 @@ def describe(exc: BaseException, server: str, what: str) -> PacsError:
     """One ``PacsError`` for a ``requests``/decoding failure while doing ``what`` on ``server``."""
     if isinstance(exc, PacsError):
         return exc
+    import requests  # here, so the viewer's menu can import this module cheaply
+
     if isinstance(exc, requests.HTTPError) and exc.response is not None:
         code = exc.response.status_code
         reason = _HTTP_REASONS.get(code, f"HTTP {code} {exc.response.reason or ''}".strip())

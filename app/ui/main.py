@@ -21,6 +21,7 @@ from app.ui.impression_panel import ImpressionPanel
 from app.ui.input_views import InputViews
 from app.ui.layer_panel import LayerPanel
 from app.ui.opening import OpeningActions
+from app.ui.pacs_dialog import open_pacs_dialog
 from app.ui.series_browser import SeriesBrowser, primary_series
 from app.ui.slot_actions import SERIES_ROLE
 from app.ui.view_area import ViewArea
@@ -67,7 +68,7 @@ class MainWindow(OpeningActions, AnalysisActions, QtWidgets.QMainWindow):
         self._analysed_series: Series | None = None
 
         # the shown series, or (a result with several image inputs) one view per input
-        self.view_area = ViewArea(self.layers)
+        self.view_area = ViewArea(self.layers, layer_filter=self._on_shown_series)
         self.input_views = InputViews(self.layers)
         self.central = QtWidgets.QStackedWidget()
         self.central.addWidget(self.view_area)
@@ -131,6 +132,7 @@ class MainWindow(OpeningActions, AnalysisActions, QtWidgets.QMainWindow):
         m = self.menuBar().addMenu("&File")
         m.addAction("&Open file...", QtGui.QKeySequence.StandardKey.Open, self._open_file_dialog)
         m.addAction("Open &folder...", self._open_folder_dialog)
+        m.addAction("Open from &PACS...", lambda: open_pacs_dialog(self))
         self.recent_menu = m.addMenu("Open &recent")
         self._rebuild_recent()
         m.addAction("Overlay &ground truth", self.add_truth_layers)
@@ -232,6 +234,13 @@ class MainWindow(OpeningActions, AnalysisActions, QtWidgets.QMainWindow):
         self.add_truth_layers(quiet=True)
         title = f"OsteoView - {series.modality} {series.description}"
         self.setWindowTitle(title)
+
+    def _on_shown_series(self, layer) -> bool:
+        """The single view draws the layers of the shown series (a loaded mask may lie on
+        another series of the study) and layers tied to no series."""
+        return not layer.series_uid or (
+            self.series is not None and layer.series_uid == self.series.series_uid
+        )
 
     def study_of(self, series: Series | None):
         if self.load_result is None or series is None:
