@@ -10,7 +10,7 @@ headless); painting is ``editor_canvas``; the before/after table is ``editor_com
 from __future__ import annotations
 
 from PySide6 import QtWidgets
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 
 from app.editing.editor import LabelEditor, Tool, empty_labels
@@ -37,8 +37,25 @@ class MaskEditorUI(QObject):
         self.journal: Journal | None = None
         self.journals: dict[int, Journal] = {}  # layer id -> its journal (edits kept per layer)
         self.editors: dict[int, LabelEditor] = {}
+        self.prompt: QtWidgets.QMessageBox | None = None
         self.autosave_failed.connect(lambda msg: window.statusBar().showMessage(msg, 30000))
         self._build_menu()
+        window.layers.subscribe(self._on_layers)
+        # after the window has shown a series (queued: its own handler runs first)
+        window.browser.currentItemChanged.connect(
+            lambda *_: self.offer_recovery(), Qt.ConnectionType.QueuedConnection
+        )
+
+    def _on_layers(self, what: str, layer) -> None:
+        """The edited layer went (another series, a re-run): stop editing; its journal stays."""
+        if what != "removed" or layer is None:
+            return
+        if layer is self.layer:
+            self.stop()
+        journal = self.journals.pop(layer.id, None)
+        if journal is not None:
+            journal.close()  # its files stay: reopening the series offers them
+        self.editors.pop(layer.id, None)
 
     # ---- menu and toolbar -------------------------------------------------------------
     def _action(self, menu, title: str, slot, key_action: str = "", checkable=False) -> QAction:
@@ -195,13 +212,28 @@ class MaskEditorUI(QObject):
         if rec is None:
             return 0
         text = f"Unsaved mask edits were found for this series ({rec.describe()}). Restore them?"
-        if ask is None:
-            answer = QtWidgets.QMessageBox.question(self.window, "Restore mask edits", text)
-            ok = answer == QtWidgets.QMessageBox.StandardButton.Yes
-        else:
-            ok = ask(text)
-        if not ok:
+        if ask is None:  # not modal-blocking: loading and tests carry on while it is asked
+            box = QtWidgets.QMessageBox(
+                QtWidgets.QMessageBox.Icon.Question, "Restore mask edits", text,
+                QtWidgets.QMessageBox.StandardButton.Yes | QtWidgets.QMessageBox.StandardButton.No,
+                self.window,
+            )  # fmt: skip
+            yes = QtWidgets.QMessageBox.StandardButton.Yes
+            box.finished.connect(
+                lambda _code: (
+                    box.clickedButton() is box.button(yes) and self._restore(rec, series, study)
+                )
+            )
+            box.open()
+            self.prompt = box
+            return 0
+        if not ask(text):
             return 0  # kept on disk: offered again next time, never deleted unasked
+        return self._restore(rec, series, study)
+
+    def _restore(self, rec, series, study) -> int:
+        if self.window.series is not series:
+            return 0  # another series was opened while the question was up
         restored = rec.restore()
         for item in restored:
             item.overlay.name = f"{item.overlay.name} (restored)"

@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt
 
 from app.ui.capture import capture_window, save_png
 from app.ui.editor_actions import install_mask_editor
-from tests.gui.conftest import open_and_wait, settle
+from tests.gui.conftest import WAIT_MS, open_and_wait, settle
 
 pytestmark = pytest.mark.gui
 SHOTS = Path(__file__).resolve().parents[2] / ".pytest_shots"
@@ -149,3 +149,25 @@ def test_reopening_offers_to_restore(qtbot, window, ct_dir, editor_ui):
     restored = editor_ui.start(layer)
     restored.undo()  # the undo history survived the "crash"
     assert not restored.data.any()
+
+
+def test_reopening_asks_in_a_dialog_and_no_keeps_the_edits(qtbot, window, ct_dir, editor_ui):
+    open_and_wait(qtbot, window, ct_dir)
+    ed = editor_ui.new_mask()
+    view = window.view_area.views["axial"]
+    settle(qtbot, window)
+    drag(view, (view.width() * 0.3, view.height() * 0.4), (view.width() * 0.6, view.height() * 0.6))
+    expected = ed.data.copy()
+    assert editor_ui.journal.flush()
+    open_and_wait(qtbot, window, ct_dir)  # the edited layer goes; its journal stays on disk
+    assert editor_ui.editor is None
+    # what MainWindow.show_series calls once the hook is in (the browser's clicks call it too)
+    assert editor_ui.offer_recovery() == 0  # asked, not yet answered
+    qtbot.waitUntil(lambda: editor_ui.prompt is not None and editor_ui.prompt.isVisible(),
+                    timeout=WAIT_MS)  # fmt: skip
+    no = editor_ui.prompt.button(QtWidgets.QMessageBox.StandardButton.No)
+    no.click()
+    assert window.layers.by_name("Mask 1 (restored)") is None
+    assert editor_ui.offer_recovery(ask=lambda _text: True) == 1  # still offered: nothing lost
+    layer = window.layers.by_name("Mask 1 (restored)")
+    np.testing.assert_array_equal(layer.overlay.image.array, expected)
