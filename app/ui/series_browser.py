@@ -8,6 +8,8 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from app.study.model import LoadResult, Series
 from app.ui.slot_actions import SERIES_ROLE
 
+LABEL_ROLE = SERIES_ROLE + 1  # the item's own text, without the slot it was assigned to
+
 
 def primary_series(result: LoadResult) -> Series | None:
     """The series to show first: the largest volume, else the first image."""
@@ -30,7 +32,9 @@ class SeriesBrowser(QtWidgets.QListWidget):
 
     def add_series(self, series: Series, thumb: np.ndarray | None) -> QtWidgets.QListWidgetItem:
         dims = "x".join(str(n) for n in series.shape[::-1] if n > 1)
-        item = QtWidgets.QListWidgetItem(f"{series.modality} {dims}\n{series.description[:30]}")
+        text = f"{series.modality} {dims}\n{series.description[:30]}"
+        item = QtWidgets.QListWidgetItem(text)
+        item.setData(LABEL_ROLE, text)
         if thumb is not None:
             t = np.ascontiguousarray(thumb)
             img = QtGui.QImage(t.data, t.shape[1], t.shape[0], t.shape[1],
@@ -45,3 +49,12 @@ class SeriesBrowser(QtWidgets.QListWidget):
         )
         self.addItem(item)
         return item
+
+    def mark_assignments(self, roles: dict[int, list[str]]) -> None:
+        """Add "as <slot> (<task>)" under each series the user assigned (by series identity)."""
+        for n in range(self.count()):
+            item = self.item(n)
+            series = item.data(SERIES_ROLE)
+            base = item.data(LABEL_ROLE) or item.text()
+            marks = roles.get(id(series), [])
+            item.setText(base + ("\nas " + ", ".join(marks) if marks else ""))

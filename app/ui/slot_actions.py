@@ -6,13 +6,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from PySide6 import QtWidgets
 from PySide6.QtCore import Qt
 
+from app.findings.types import LabelMapOverlay
 from app.study.model import LoadResult, Series, Study
 from app.ui.workers import LoadWorker
 
 SERIES_ROLE = Qt.ItemDataRole.UserRole + 1
+MASK_COLOUR = (255, 200, 0)  # a loaded mask, before any run (amber: not a model's colour)
 
 
 def task_spec(task_id: str):
@@ -53,7 +56,16 @@ class SlotActions:
             self.statusBar().showMessage(f"{task_id}: {name} will be used as {slot}", 8000)
         if not chosen:
             self.slot_overrides.pop(task_id, None)
+        self._mark_browser()
         self.update_task_choice()
+
+    def _mark_browser(self) -> None:
+        """Each series the user assigned says where it goes, in the browser."""
+        roles: dict[int, list[str]] = {}
+        for task_id, slots in self.slot_overrides.items():
+            for slot, series in slots.items():
+                roles.setdefault(id(series), []).append(f"{slot} ({task_id})")
+        self.browser.mark_assignments(roles)
 
     def slot_menu(self, series: Series) -> QtWidgets.QMenu:
         """ "Use as" for ``series``: the current task's slots (every task's when no task can run
@@ -142,28 +154,47 @@ class SlotActions:
             self.findings.show_message(f"Mask not loaded: {path}: {why}")
             return
         mask = series[0]
-        problem = self._mask_mismatch(task_id, slot, mask)
+        image = self._mask_image(task_id, slot)
+        problem = self._mask_mismatch(slot, mask, image) if image is not None else ""
         if problem:
             self.findings.show_message(f"Mask not used: {Path(path).name}: {problem}")
             return
         self.assign_to_slot(task_id, slot, mask)
+        if image is not None:
+            self._show_mask(f"{Path(path).name} ({slot})", mask, image)
         self.findings.show_message(f"{Path(path).name} will be used as {task_id}'s {slot}.")
 
-    def _mask_mismatch(self, task_id: str, slot: str, mask: Series) -> str:
-        """Why the mask cannot lie on its image's grid, or "" (also when the image is unknown)."""
+    def _mask_image(self, task_id: str, slot: str) -> Series | None:
+        """The series a mask slot's mask lies on (its ``mask_of`` slot), or None if unknown."""
         from app.engine.adapter import InputRejected
 
         try:
             image_slot = task_spec(task_id).slot(slot).mask_of
-            request = self.analysis_request(task_id)
+            return self.analysis_request(task_id).get(image_slot)
         except (InputRejected, KeyError):
-            return ""
-        image = request.get(image_slot)
-        if image is None or image is mask or mask.shape[-2:] == image.shape[-2:]:
+            return None
+
+    def _show_mask(self, name: str, mask: Series, image: Series) -> None:
+        """The loaded mask as a layer on its image, so the reader sees what the task will read.
+        A mask file (a PNG) carries no geometry of its own: it lies on its image's pixel grid."""
+        pixels = np.asarray(mask.image.array)
+        if pixels.ndim == 4:  # an RGB(A) PNG
+            pixels = pixels.max(axis=-1)
+        labels = (pixels.reshape(image.shape) > 0).astype(np.uint8)
+        self.layers.clear("mask")
+        overlay = LabelMapOverlay(
+            name, image=image.image.with_array(labels), labels={1: ("mask", MASK_COLOUR)},
+            opacity=0.35,
+        )  # fmt: skip
+        self.layers.add_overlay(overlay, "mask", image.image, image.series_uid)
+
+    def _mask_mismatch(self, slot: str, mask: Series, image: Series) -> str:
+        """Why the mask cannot lie on its image's grid, or ""."""
+        if image is mask or mask.shape == image.shape:
             return ""
         rows, cols = mask.shape[-2:]
         irows, icols = image.shape[-2:]
         return (
-            f"it is {cols}x{rows} pixels; the {image_slot} it lies on "
+            f"it is {cols}x{rows} pixels; the {slot}'s image it lies on "
             f"({image.description or image.modality}) is {icols}x{irows}"
         )

@@ -14,6 +14,7 @@ from PIL import Image
 
 from app.ui.capture import capture_window, save_png
 from app.ui.findings_panel import FINDING_ROLE, NO_TASK
+from app.ui.slot_actions import SERIES_ROLE
 from tests import fake_pair_task
 from tests.fake_pair_task import FakePairAdapter
 from tests.gui.conftest import WAIT_MS, colour_mask, open_and_wait
@@ -155,6 +156,11 @@ def test_use_as_and_a_mask_loaded_into_its_slot(qtbot, window, pair_dir, tmp_pat
     menu.actions()[1].trigger()
     window.slot_menu(lat).actions()[0].trigger()
     assert window.slot_overrides["fake-pair"] == {"lateral": ap, "ap": lat}
+    texts = {window.browser.item(n).data(SERIES_ROLE).view_position: window.browser.item(n).text()
+             for n in range(window.browser.count())}  # fmt: skip
+    assert texts["AP"].endswith("as lateral (fake-pair)") and texts["LL"].endswith(
+        "as ap (fake-pair)"
+    )
     assert window.slot_menu(ap).actions()[1].isChecked()
     assert not window.slot_menu(ap).actions()[0].isChecked()
     _analyse(qtbot, window)
@@ -182,6 +188,11 @@ def test_use_as_and_a_mask_loaded_into_its_slot(qtbot, window, pair_dir, tmp_pat
     Image.fromarray(mask).save(tmp_path / "mask.png")
     window.load_mask_into_slot(str(tmp_path / "mask.png"), "fake-pair", "mask")
     qtbot.waitUntil(lambda: "mask" in window.slot_overrides.get("fake-pair", {}), timeout=WAIT_MS)
+    # shown at once as a layer on the lateral (drawn only where the lateral is on screen)
+    shown = window.layers.by_name("mask.png (mask)")
+    assert shown is not None and shown.series_uid == lat.series_uid
+    assert int(shown.overlay.image.array.sum()) == 20 * 30
+    assert window._on_shown_series(shown) == (window.series is lat)
     _analyse(qtbot, window)
     result = window.findings.result
     assert result is not None and result.extra["mask_used"] == "given"
