@@ -90,10 +90,21 @@ def test_paint_undo_redo_and_erase_in_the_axial_view(qtbot, window, ct_dir, edit
     # Ctrl held erases
     drag(view, (w * 0.45, h * 0.5), (w * 0.55, h * 0.5), mods=Qt.KeyboardModifier.ControlModifier)
     assert 0 < ed.data.sum() < len(painted)
-    # ] grows the brush
+    # ] grows the brush, Shift+wheel shrinks it, e / f / b pick the tool
     r = ed.radius_mm
     qtbot.keyClick(view, Qt.Key.Key_BracketRight)
     assert ed.radius_mm > r
+    centre = QtCore.QPointF(w / 2, h / 2)
+    wheel = QtGui.QWheelEvent(centre, view.mapToGlobal(centre), QtCore.QPoint(),
+                              QtCore.QPoint(0, -240), Qt.MouseButton.NoButton,
+                              Qt.KeyboardModifier.ShiftModifier, Qt.ScrollPhase.NoScrollPhase,
+                              False)  # fmt: skip
+    depth = va.cross.depth("axial")
+    QtWidgets.QApplication.sendEvent(view, wheel)
+    assert ed.radius_mm < r + 0.1 and va.cross.depth("axial") == depth  # sized, not scrolled
+    for key, tool in ((Qt.Key.Key_E, "eraser"), (Qt.Key.Key_F, "fill"), (Qt.Key.Key_B, "brush")):
+        qtbot.keyClick(view, key)
+        assert ed.tool.value == tool and editor_ui.tool_actions[ed.tool].isChecked()
 
 
 def test_paint_in_the_sagittal_view_lands_on_that_plane(qtbot, window, ct_dir, editor_ui):
