@@ -52,10 +52,16 @@ class MaskEditorUI(QObject):
             return
         if layer is self.layer:
             self.stop()
-        journal = self.journals.pop(layer.id, None)
-        if journal is not None:
-            journal.close()  # its files stay: reopening the series offers them
+        self._close_journal(layer.id)
         self.editors.pop(layer.id, None)
+
+    def _close_journal(self, layer_id: int) -> None:
+        """Stop a layer's writer. Unsaved edits keep their files (reopening the series offers
+        them); a layer never edited, or saved since, leaves no workspace behind."""
+        journal = self.journals.pop(layer_id, None)
+        if journal is not None:
+            editor = self.editors.get(layer_id)
+            journal.close(discard=editor is not None and not editor.history.dirty)
 
     # ---- menu and toolbar -------------------------------------------------------------
     def _action(self, menu, title: str, slot, key_action: str = "", checkable=False) -> QAction:
@@ -251,9 +257,8 @@ class MaskEditorUI(QObject):
     def close(self) -> None:
         """The window closes: stop the writers (the journals stay until saved or discarded)."""
         self.stop()
-        for journal in self.journals.values():
-            journal.close()
-        self.journals.clear()
+        for layer_id in list(self.journals):
+            self._close_journal(layer_id)
 
     def unsaved(self) -> list[str]:
         return [ed.overlay.name for ed in self.editors.values() if ed.history.dirty]

@@ -182,3 +182,14 @@ def test_reopening_asks_in_a_dialog_and_no_keeps_the_edits(qtbot, window, ct_dir
     assert editor_ui.offer_recovery(ask=lambda _text: True) == 1  # still offered: nothing lost
     layer = window.layers.by_name("Mask 1 (restored)")
     np.testing.assert_array_equal(layer.overlay.image.array, expected)
+
+
+def test_no_workspace_left_for_a_mask_never_edited_or_saved(qtbot, window, ct_dir, editor_ui,
+                                                            tmp_path):  # fmt: skip
+    open_and_wait(qtbot, window, ct_dir)
+    editor_ui.new_mask()
+    assert editor_ui.journal.flush()
+    ws = tmp_path / "workspaces"
+    assert any(ws.rglob("meta.json"))
+    editor_ui.close()
+    assert not any(ws.rglob("meta.json"))
