@@ -1,7 +1,8 @@
 """Findings as a DICOM Comprehensive SR, TID 1500 Measurement Report, and back.
 
 One measurement group per finding (TID 1501; TID 1411 with a reference to its SEG segment when
-the finding's ``region_id`` names a segment): tracking identifier ``[side:]label``, the
+the finding's ``region_id`` names a segment): finding type "Fracture of bone" for a fracture
+task's findings, else "Finding"; tracking identifier ``[side:]label``, the
 probability as "Certainty of Finding" (DCM 111012, a ratio 0-1), the decision threshold, and
 the call as Present/Absent. The SR belongs to the source study and lists the source images (and
 the SEG) as evidence.
@@ -49,6 +50,7 @@ def _identifier(f: Finding) -> str:
 
 
 def _group(
+    task_id: str,
     f: Finding,
     algorithm: hd.sr.AlgorithmIdentification,
     seg: Dataset | None,
@@ -63,9 +65,10 @@ def _group(
     evaluations = [hd.sr.QualitativeEvaluation(FINDING, call)]
     _, site = default_codes(f.label)
     sites = [hd.sr.FindingSite(site)] if site != codes.SCT.Tissue else None
+    about_fracture = "fract" in f"{f.label} {f.group} {f.parent} {task_id}".lower()
     common = dict(
         tracking_identifier=ident,
-        finding_type=FRACTURE,
+        finding_type=FRACTURE if about_fracture else FINDING,
         algorithm_id=algorithm,
         finding_sites=sites,
         measurements=measurements,
@@ -98,7 +101,7 @@ def write_sr(
         observer_device_context=hd.sr.ObserverContext(codes.DCM.Device, device)
     )
     numbers = segment_numbers(seg)
-    groups = [_group(f, algorithm, seg, numbers) for f in result.findings]
+    groups = [_group(result.task_id, f, algorithm, seg, numbers) for f in result.findings]
     report = hd.sr.MeasurementReport(
         observation_context=context,
         procedure_reported=codes.LN.DiagnosticImagingReport,

@@ -234,8 +234,9 @@ class PacsClient:
         if last is not None:
             got = sum(sop in have for _, sop in wanted)
             raise PacsError(
-                f"{self.url}: retrieving study {study_uid}: the connection dropped "
-                f"{_RETRIEVE_ATTEMPTS} times; {got} of {total} instances are in the cache "
+                f"{self.url}: retrieving study {study_uid}: the connection dropped (or the "
+                f"answer ended early) {_RETRIEVE_ATTEMPTS} times; {got} of {total} instances are "
+                "in the cache "
                 f"({cache.study_dir(study_uid)}) and the next retrieve resumes from them"
             ) from last
         missing = [sop for _, sop in wanted if sop not in have]
