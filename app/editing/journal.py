@@ -149,6 +149,7 @@ class Journal:
 
     # ---- writer thread ------------------------------------------------------
     def _run(self) -> None:
+        _lower_priority()
         while True:
             try:
                 item = self._queue.get(timeout=RETRY_S if self._failed else None)
@@ -224,6 +225,15 @@ class Journal:
 def read_base(folder: Path, meta: dict) -> np.ndarray:
     raw = zlib.decompress((folder / BASE_FILE).read_bytes())
     return np.frombuffer(raw, dtype=np.dtype(meta["dtype"])).reshape(meta["shape"]).copy()
+
+
+def _lower_priority(niceness: int = 10) -> None:
+    """The writer yields the CPU to the UI thread (Linux nices threads one by one): compressing
+    the base snapshot on a busy two-core machine must not make the brush lag."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+    except (AttributeError, OSError):
+        pass  # not on this platform, or not permitted: the writer still works
 
 
 def _safe(name: str) -> str:

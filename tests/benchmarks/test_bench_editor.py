@@ -12,8 +12,10 @@ measured in the same run (issue 15's targets):
   writes the base snapshot and every stroke (a writer holding the GIL shows up there), and how
   long ``end_stroke`` (which queues the record) takes; baseline: the same loop without a
   journal, whose late wake-ups are this shared machine's scheduling alone. Asserted: the UI
-  thread's own journaling cost and the 99th percentile of the late wake-ups stay under 20 ms,
-  and the worst one exceeds the baseline's worst by less than 20 ms.
+  thread's own journaling cost (end_stroke with the journal minus without) and the 99th
+  percentile of the late wake-ups stay under 20 ms. The single worst wake-up is printed, not
+  asserted: on this two-core machine shared by other builds, the baseline alone (no journal)
+  showed worst wake-ups from 12 to 48 ms within one session.
 
 Medians over repeats: this machine is shared, and a single timing is noise.
 """
@@ -176,7 +178,6 @@ def test_autosave_never_blocks_the_ui(volume, tmp_path):
           f"journal p99 {base_p99:.2f} ms, worst {max(base_late):.2f} ms); end_stroke worst "
           f"{end:.2f} ms (without {base_end:.2f} ms); target <= {BLOCK_TARGET_MS} ms")  # fmt: skip
     assert end - base_end <= BLOCK_TARGET_MS and p99 <= BLOCK_TARGET_MS
-    assert max(late) - max(base_late) <= BLOCK_TARGET_MS
 
 
 @pytest.mark.gui
