@@ -58,6 +58,10 @@ def prepare(args: argparse.Namespace) -> str:
             raise CliError("--send needs a server: --send URL, or PATH as dicomweb:URL/studies/UID")
     if not is_dicomweb(path):
         return path
+    if getattr(args, "task", None):  # a mistyped task fails before minutes of retrieving
+        from app.analysis.tasks import get_spec
+
+        get_spec(args.task)
     from app.pacs.source import fetch_query, fetch_study, is_query, parse_source
 
     if is_query(path):  # every study the search finds, analysed as a batch

@@ -195,3 +195,13 @@ def test_analyze_a_pacs_query_as_a_batch(archive, cache, tmp_path, monkeypatch, 
     bad = f"dicomweb:{server.dicomweb}/studies?Colour=blue"
     assert main(["analyze", bad, "--task", "fake-ct", "--out", str(out)]) == 2
     assert "keys PatientID" in capsys.readouterr().err
+
+
+def test_analyze_checks_the_task_before_retrieving(archive, cache, tmp_path, capsys) -> None:
+    server, studies = archive
+    uid = studies["PACS-0001"][0]
+    out = tmp_path / "out"
+    code = main(["analyze", f"dicomweb:{server.dicomweb}/studies/{uid}", "--task", "no-such",
+                 "--out", str(out)])  # fmt: skip
+    assert code == 2 and "unknown task 'no-such'" in capsys.readouterr().err
+    assert not cache.present(uid) and not out.exists()
