@@ -255,14 +255,21 @@ def read_seg(seg: Dataset, source: Sequence[Dataset]) -> SegLabels:
     frames = seg.pixel_array
     if frames.ndim == 2:
         frames = frames[None]
+    shared = seg.get("SharedFunctionalGroupsSequence", [Dataset()])[0]
+
+    def item(group: Dataset, name: str):
+        """A functional group of this frame, else the one every frame shares (highdicom puts
+        the segment number there when there is one segment)."""
+        return group.get(name) or shared.get(name)
+
     for n, group in enumerate(seg.PerFrameFunctionalGroupsSequence):
-        number = int(group.SegmentIdentificationSequence[0].ReferencedSegmentNumber)
-        ref = group.DerivationImageSequence[0].SourceImageSequence[0]
+        number = int(item(group, "SegmentIdentificationSequence")[0].ReferencedSegmentNumber)
+        ref = item(group, "DerivationImageSequence")[0].SourceImageSequence[0]
         uid = str(ref.ReferencedSOPInstanceUID)
         if uid not in index:
             raise SegError(f"frame {n + 1} references image {uid}, not in the source series")
         k = index[uid]
-        where = getattr(group, "PlanePositionSequence", None)
+        where = item(group, "PlanePositionSequence")
         expected = _position(ordered[k])
         if where is not None and expected is not None:
             got = np.array([float(v) for v in where[0].ImagePositionPatient])
