@@ -159,7 +159,9 @@ def slot_mismatch(slot: InputSlot, series: Series) -> str | None:
         return f"it is labelled BodyPartExamined={body_part}"
     view = series_view(series)
     if slot.views and view and view not in slot.views:
-        return f"it is an {view} view" if view[0] in "AEIOU" else f"it is a {view} view"
+        # "an AP", "an LL", "a PA", "a LAT": the article follows the spoken letter or word
+        article = "an" if view in ("AP", "LL") or view[0] in "AEIO" else "a"
+        return f"it is {article} {view} view"
     return None
 
 

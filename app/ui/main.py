@@ -101,6 +101,9 @@ class MainWindow(OpeningActions, AnalysisActions, QtWidgets.QMainWindow):
 
         self._build_status_bar()
         self._build_menus()
+        from app.ui.editor_actions import install_mask_editor
+
+        install_mask_editor(self)  # the Mask menu and toolbar: self.mask_editor
         self._refresh_tasks()
         self.resize(1500, 900)
 
@@ -204,6 +207,8 @@ class MainWindow(OpeningActions, AnalysisActions, QtWidgets.QMainWindow):
             item = self.browser.add_series(series, (thumbs or {}).get(series.series_uid))
             if series is first:
                 chosen_item = item
+        if result.errors:  # the files that did not load, each with its reason
+            self.browser.add_unreadable(result.errors)
         if first is not None:
             self.browser.setCurrentItem(chosen_item)
         self.browser.blockSignals(False)
@@ -234,6 +239,7 @@ class MainWindow(OpeningActions, AnalysisActions, QtWidgets.QMainWindow):
         self.add_truth_layers(quiet=True)
         title = f"OsteoView - {series.modality} {series.description}"
         self.setWindowTitle(title)
+        self.mask_editor.offer_recovery()  # unsaved mask edits a crash left on this series
 
     def _on_shown_series(self, layer) -> bool:
         """The single view draws the layers of the shown series (a loaded mask may lie on
@@ -295,6 +301,8 @@ class MainWindow(OpeningActions, AnalysisActions, QtWidgets.QMainWindow):
         if self.load_result is not None and state.series_uid:
             for n in range(self.browser.count()):
                 series = self.browser.item(n).data(SERIES_ROLE)
+                if series is None:  # the "not loaded" item
+                    continue
                 if series.series_uid == state.series_uid and series is not self.series:
                     self.browser.setCurrentRow(n)
         va = self.view_area
@@ -327,7 +335,14 @@ class MainWindow(OpeningActions, AnalysisActions, QtWidgets.QMainWindow):
 
         path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save screenshot", "", "*.png")
         if path:
-            save_png(capture_window(self), path)
+            from app.errors import describe_os_error
+
+            try:
+                save_png(capture_window(self), path)
+            except OSError as exc:
+                QtWidgets.QMessageBox.warning(
+                    self, "Save screenshot", describe_os_error(exc, (path,))
+                )
 
     def results_for(self, series: Series | None) -> list[AnalysisResult]:
         """This session's analysis results of ``series``, oldest first."""
@@ -397,6 +412,7 @@ class MainWindow(OpeningActions, AnalysisActions, QtWidgets.QMainWindow):
                 worker.wait(10000)
         self._loading = self._analysing = False
         self.impression.flush()  # the draft is never lost
+        self.mask_editor.close()  # mask edits: journals flushed (kept until saved)
         from app.ui.report_dialog import ReportDialog
 
         for dialog in self.findChildren(ReportDialog):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import os
 import re
 import shutil
 import subprocess
@@ -21,6 +20,7 @@ import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 from PySide6.QtCore import Qt, Signal
 
+from app.atomic import atomic_path
 from app.findings.io import StudyRef
 from app.report import ReportInput, ReportRun, build_report
 from app.viewstate.report_draft import view_caption
@@ -172,16 +172,8 @@ class ReportJob(QtCore.QThread):
     def _save(self) -> None:
         if self.copy_from is not None and self.copy_from.exists():
             # same options as the preview: copy its bytes (temporary name, then rename)
-            self.target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.target.name}.", dir=self.target.parent)
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(self.copy_from.read_bytes())
-                os.chmod(tmp, 0o644)
-                os.replace(tmp, self.target)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+            with atomic_path(self.target) as tmp:
+                shutil.copyfile(self.copy_from, tmp)
         else:
             build_report(self.inp, self.target)
         self.saved.emit(str(self.target))

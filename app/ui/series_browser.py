@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
@@ -9,6 +11,8 @@ from app.study.model import LoadResult, Series
 from app.ui.slot_actions import SERIES_ROLE
 
 LABEL_ROLE = SERIES_ROLE + 1  # the item's own text, without the slot it was assigned to
+ERRORS_ROLE = SERIES_ROLE + 6  # LoadError list of the "not loaded" item
+MAX_LISTED = 30
 
 
 def primary_series(result: LoadResult) -> Series | None:
@@ -47,6 +51,20 @@ class SeriesBrowser(QtWidgets.QListWidget):
             + " mm"
             + ("\n" + "\n".join(series.warnings) if series.warnings else "")
         )
+        self.addItem(item)
+        return item
+
+    def add_unreadable(self, errors: list) -> QtWidgets.QListWidgetItem:
+        """One item for the files that did not load, each named with its reason (tooltip); it is
+        not a series and cannot be chosen."""
+        item = QtWidgets.QListWidgetItem(f"{len(errors)} file(s)\nnot loaded")
+        warning = QtWidgets.QStyle.StandardPixmap.SP_MessageBoxWarning
+        item.setIcon(self.style().standardIcon(warning))
+        shown = [f"{os.path.basename(e.path) or e.path}: {e.reason}" for e in errors[:MAX_LISTED]]
+        more = [f"... and {len(errors) - MAX_LISTED} more"] if len(errors) > MAX_LISTED else []
+        item.setToolTip("\n".join(["Not loaded:", *shown, *more]))
+        item.setData(ERRORS_ROLE, list(errors))
+        item.setFlags(QtCore.Qt.ItemFlag.ItemIsEnabled)
         self.addItem(item)
         return item
 

@@ -63,10 +63,9 @@ class _Throttle:
 
 
 def _expected_errors() -> tuple[type[BaseException], ...]:
-    from app.analysis.tasks import UnknownTask
-    from app.engine.runtime import WeightsError
+    from app.errors import user_errors
 
-    return (WeightsError, UnknownTask, FileNotFoundError)
+    return user_errors()
 
 
 class LoadWorker(QtCore.QThread):

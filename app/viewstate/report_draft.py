@@ -11,10 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from app.atomic import atomic_write_text
 
 DATA_DIR_ENV = "OSTEOVIEW_DATA_DIR"  # overrides the platform's data folder (tests, portable use)
 DRAFT_FORMAT = 1
@@ -112,24 +113,6 @@ def draft_path(base: Path, study_uid: str, series_uid: str) -> Path:
     """One file per (study, series): a hash of the UIDs (any characters, any length)."""
     key = hashlib.sha256(f"{study_uid}\n{series_uid}".encode()).hexdigest()[:24]
     return Path(base) / "report-drafts" / f"{key}.json"
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, flush it to disk, then rename it over
-    ``path``; on any failure the old file (if any) stays as it was and no temporary is left."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def save_draft(draft: ReportDraft, base: Path) -> Path:
