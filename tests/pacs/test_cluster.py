@@ -95,7 +95,9 @@ def test_cluster_batch_matches_the_serial_batch_and_resumes(batch_root, tmp_path
     serial, dask_out = tmp_path / "serial", tmp_path / "dask"
     run_batch(batch_root, adapter, serial, AnalyzeOptions())
     with _local_cluster() as cluster, distributed.Client(cluster) as client:
-        run_batch_on_cluster(batch_root, adapter, dask_out, AnalyzeOptions(), "", client=client)
+        # through the scheduler's address, as for a cluster started elsewhere
+        address = "dask://" + cluster.scheduler_address.removeprefix("tcp://")
+        run_batch_on_cluster(batch_root, adapter, dask_out, AnalyzeOptions(), address)
         by_study = {r["study"]: r for r in _summary(serial)}
         for row in _summary(dask_out):
             want = by_study[row["study"]]
