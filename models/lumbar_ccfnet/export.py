@@ -61,18 +61,24 @@ def check_against_torch(net: torch.nn.Module, path: Path, x: np.ndarray) -> dict
 
 
 def write_manifest(out: Path, cfg: CCFConfig, extra: dict) -> Path:
+    """The one manifest schema (``app/engine/manifest_schema.py``); ``extra`` may hold metrics,
+    training_command, seed and task-specific keys."""
+    weights = out / MODEL_FILE
     doc = {
         "model_name": f"lumbar-ccfnet-{cfg.name}",
         "version": "0.1.0",
+        "task_id": "lumbar-mri",
+        "paper": "shared/papers/lumbar_mri_ccfnet.txt",
         "trained_on": "synthetic sagittal T2 lumbar phantoms (models/lumbar_ccfnet/phantom.py)",
         "disclaimer": "trained on synthetic phantoms, not for clinical use",
         "config": cfg.to_json(),
+        "metrics": {},
         "stride": STRIDE,
         "objects": list(OBJECTS),
         "discs": list(DISCS),
         "inputs": {"image": ["batch", cfg.in_channels, cfg.input_size, cfg.input_size]},
         "outputs": list(OUTPUTS),
-        "files": {MODEL_FILE: {"sha256": sha256_of(out / MODEL_FILE)}},
+        "files": {MODEL_FILE: {"sha256": sha256_of(weights), "bytes": weights.stat().st_size}},
         **extra,
     }
     path = out / "manifest.json"
@@ -92,9 +98,11 @@ def export_trained(
     print("max |onnx - torch|:", diffs)
     extra: dict = {"parameters": count_parameters(net), "export_check_max_abs_diff": diffs}
     if metrics:
-        extra["validation"] = metrics.get("validation", {})
+        extra["metrics"] = {"validation_phantoms": metrics.get("validation", {})}
         extra["training_command"] = metrics.get("command", "")
         extra["training_seconds"] = metrics.get("seconds")
+        if "seed" in metrics:
+            extra["seed"] = int(metrics["seed"])
     write_manifest(out, cfg, extra)
     print(f"wrote {path} ({size_mb:.2f} MB) and {out / 'manifest.json'}")
     return path

@@ -17,6 +17,6 @@ TASK = TaskSpec(
     ),
     adapter="models.lumbar_ccfnet.adapter:LumbarCCFAdapter",
     phantom="models.lumbar_ccfnet.phantom",
-    state="phantom and demo studies only; model not built yet",
+    state="CCF-Net (ResNet18-MSC coarse-to-fine landmarks + disease), demo weights",
     paper="lumbar_mri_ccfnet.txt",
 )
