@@ -83,7 +83,9 @@ def _write_csv(path, rows):
         w.writerows(rows)
 
 
-def test_rsna2024_layout(tmp_path, phantoms):
+@pytest.fixture(scope="module")
+def rsna_root(tmp_path_factory, phantoms):
+    tmp_path = tmp_path_factory.mktemp("rsna")
     descs, coords, train = [], [], []
     for n, ph in enumerate(phantoms):
         study, series = str(1000 + n), str(2000 + n)
@@ -127,7 +129,11 @@ def test_rsna2024_layout(tmp_path, phantoms):
     _write_csv(tmp_path / "train_series_descriptions.csv", descs)
     _write_csv(tmp_path / "train_label_coordinates.csv", coords)
     _write_csv(tmp_path / "train.csv", train)
-    samples = rsna_samples(tmp_path)
+    return tmp_path
+
+
+def test_rsna2024_layout(rsna_root, phantoms):
+    samples = rsna_samples(rsna_root)
     assert len(samples) == len(phantoms)
     for s, ph in zip(samples, phantoms, strict=True):
         pts, lab = _truth(ph)
@@ -163,3 +169,16 @@ def test_to_arrays_frames_points_in_mm(phantoms):
     # The input pixel at a point is bright or dark tissue, never the zero padding.
     u, v = np.round(a["points"][0, OBJECTS.index("L3")]).astype(int)
     assert a["x"][0, 0, v, u] != 0
+
+
+def test_train_command_reads_a_public_layout(rsna_root, tmp_path):
+    pytest.importorskip("torch")
+    from models.lumbar_ccfnet.train import main
+
+    out = tmp_path / "run"
+    argv = ["--data", "rsna2024", str(rsna_root), "--out", str(out), "--seed", "0",
+            "--epochs", "1", "--batch", "2", "--no-export"]  # fmt: skip
+    assert main(argv) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["data"] == {"source": "rsna2024", "train": 1, "val": 1}
+    assert (out / "best.pt").is_file() and metrics["command"].endswith("--no-export")
