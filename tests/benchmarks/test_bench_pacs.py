@@ -104,6 +104,7 @@ def _cpu_s() -> float:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # 40 studies twice: past the suite's 600 s on a busy 2-core machine
 def test_bench_cluster_local2_vs_serial(tmp_path) -> None:
     distributed = pytest.importorskip("distributed")
     from app.analysis.batch import AnalyzeOptions, run_batch
