@@ -11,7 +11,7 @@ from pathlib import Path
 
 
 def register(subparsers) -> None:
-    from app.pacs.source import add_arguments
+    from app.pacs.options import add_arguments
 
     p = subparsers.add_parser(
         "pull",
