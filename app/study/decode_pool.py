@@ -28,6 +28,13 @@ POOL_SIZE = max(1, min(2, os.cpu_count() or 1))
 BASE_TIMEOUT_S = 4.0  # a hanging decoder is given up on after this, plus PER_MB_S per MB
 PER_MB_S = 0.5
 MAX_TIMEOUT_S = 120.0
+# The limit counts the child's CPU time, not wall time: on a busy machine (a batch beside the
+# viewer, a training run) decoding one slice can take many wall seconds without anything being
+# wrong, and a slice given up on would silently leave a gap in the series. A decoder that loops
+# burns CPU and still meets the limit; one that sleeps or waits is caught by the wall-time cap.
+WALL_FACTOR = 10.0
+MIN_WALL_S = 60.0
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 IN_PROCESS_ENV = "OSTEOVIEW_DECODE_IN_PROCESS"  # "1": decode in this process (benchmarks only)
 
 Outcome = tuple[str, np.ndarray | str]  # ("ok", array) or ("error", reason)
@@ -101,12 +108,38 @@ class _Worker:
         self.rx = Connection(_owned_fd(self.proc.stdout), writable=False)
 
     def submit(self, path: str) -> None:
+        self.cpu_at_submit = self.cpu_seconds()
         self.tx.send(path)
+
+    def cpu_seconds(self) -> float | None:
+        """The child's CPU time so far (Linux /proc), or None where it cannot be read."""
+        try:
+            with open(f"/proc/{self.proc.pid}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / _TICKS  # utime + stime
+        except (OSError, IndexError, ValueError):
+            return None
+
+    def _answered(self, timeout: float) -> bool:
+        """Wait until the child answers; False once it has used ``timeout`` s of CPU on this
+        job (or, where CPU time is unknown, of wall time), or the wall-time cap has passed."""
+        cpu0 = getattr(self, "cpu_at_submit", None)
+        if cpu0 is None or self.cpu_seconds() is None:
+            return self.rx.poll(timeout)
+        waited, cap = 0.0, max(MIN_WALL_S, WALL_FACTOR * timeout)
+        while waited < cap:
+            if self.rx.poll(0.1):
+                return True
+            waited += 0.1
+            cpu = self.cpu_seconds()
+            if cpu is not None and cpu - cpu0 > timeout:
+                return self.rx.poll(0)
+        return False
 
     def outcome(self, timeout: float) -> tuple[Outcome, bool]:
         """(outcome, alive): the child's answer, or the reason it gave none."""
         try:
-            if self.rx.poll(timeout):
+            if self._answered(timeout):
                 return self.rx.recv(), True
         except (EOFError, OSError):
             try:

@@ -11,6 +11,7 @@ without patient position) become ``projection`` series; colour images ``image``;
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -150,8 +151,16 @@ def _volume(frames: list[Frame], uid: str, ctx: _Ctx, extra: list[str]) -> Serie
     (so a lost slice becomes a gap that is interpolated and warned about, never squeezed)."""
     orientation = frames[0].orientation
     fallback = frames[0].step or frames[0].thickness or 1.0
+    dropped: list[str] = []
     for _attempt in range(MAX_BAD_FILES_PER_SERIES + 1):
         warnings = list(extra)
+        if dropped:  # said on the series itself: a lost end slice leaves no gap to warn about
+            names = ", ".join(os.path.basename(p) for p in dropped[:3])
+            more = f" and {len(dropped) - 3} more" if len(dropped) > 3 else ""
+            warnings.append(
+                f"{len(dropped)} file(s) of this series could not be read and were left out "
+                f"({names}{more}); see the files not loaded"
+            )
         positions = np.array([f.position for f in frames])
         plan = plan_stack(positions, orientation, fallback)
         warnings += plan.warnings
@@ -161,6 +170,7 @@ def _volume(frames: list[Frame], uid: str, ctx: _Ctx, extra: list[str]) -> Serie
             break
         except (FrameReadError, px.NativeReadError) as exc:
             ctx.errors.append(LoadError(exc.path, exc.reason))
+            dropped.append(exc.path)
             frames = [f for f in frames if f.path != exc.path]
             if not frames:
                 return None  # every file is already listed with its own reason
