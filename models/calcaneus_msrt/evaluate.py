@@ -108,6 +108,35 @@ def evaluate(adapters: dict[str, CalcaneusAdapter], n: int, seed0: int) -> dict:
     return report
 
 
+METRIC_COLUMNS = (
+    ("Ex Acc", "exact_match"), ("mAP", "mAP"), ("F1-C", "f1_macro"), ("P-C", "precision_macro"),
+    ("R-C", "recall_macro"), ("F1-O", "f1_micro"), ("P-O", "precision_micro"),
+    ("R-O", "recall_micro"),
+)  # fmt: skip
+
+
+def markdown(report: dict) -> str:
+    """The model card's tables (percent, as the paper's): overall, then per label."""
+    arms = [a for a in ("gdio", "plain") if a in report]
+    lines = ["| arm, mask | " + " | ".join(c for c, _ in METRIC_COLUMNS) + " |",
+             "|---" * (len(METRIC_COLUMNS) + 1) + "|"]  # fmt: skip
+    for arm in arms:
+        for how in ("given", "predicted"):
+            r = report[arm][how]
+            cells = " | ".join(f"{100 * r[k]:.2f}" for _, k in METRIC_COLUMNS)
+            lines.append(f"| {arm}, {how} | {cells} |")
+    lines += ["", "| label | " + " | ".join(f"{a} given acc / F1 / AP" for a in arms) + " |",
+              "|---" * (len(arms) + 1) + "|"]  # fmt: skip
+    for lab in LABELS:
+        cells = []
+        for arm in arms:
+            x = report[arm]["given"]["per_label"][lab]
+            ap = "-" if x["ap"] is None else f"{100 * x['ap']:.1f}"
+            cells.append(f"{100 * x['accuracy']:.1f} / {100 * x['f1']:.1f} / {ap}")
+        lines.append(f"| {lab} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--weights", type=Path, default=None, help="GDIO arm (default: shipped)")
@@ -115,7 +144,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=50)
     ap.add_argument("--seed", type=int, default=900_000)
     ap.add_argument("--out", type=Path, help="write the report as JSON here")
+    ap.add_argument("--markdown", type=Path, help="print the tables of a report JSON and stop")
     args = ap.parse_args(argv)
+    if args.markdown:
+        print(markdown(json.loads(args.markdown.read_text())))
+        return 0
     adapters = {"gdio": CalcaneusAdapter(args.weights)}
     if args.plain_weights:
         adapters["plain"] = CalcaneusAdapter(args.plain_weights)

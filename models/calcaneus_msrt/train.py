@@ -139,10 +139,12 @@ def train_msrt(cfg, train: CalcSet, val: CalcSet, recipe: Recipe, gdio: bool, se
 
 
 def unet_inputs(ds: CalcSet) -> tuple[torch.Tensor, torch.Tensor]:
-    """The U-Net reads the image at half the classifier's size; its target is the rough mask."""
+    """The U-Net reads the classifier's image block-averaged to its own size (as the adapter
+    does); its target is the rough mask the data carries."""
     x = torch.from_numpy(ds.x.astype(np.float32))[:, None]
     m = torch.from_numpy(ds.m.astype(np.float32))[:, None]
-    return F.avg_pool2d(x, 2), F.avg_pool2d(m, 2)
+    k = x.shape[-1] // UNET_DEMO.input_size
+    return (F.avg_pool2d(x, k), F.avg_pool2d(m, k)) if k > 1 else (x, m)
 
 
 def seg_loss(logit: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -261,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     from models.calcaneus_msrt.export import export_trained
 
     check = (np.stack([test.x[:8], test.m[:8]], 1).astype(np.float32),
-             test.x[:8, None, ::2, ::2].astype(np.float32))  # fmt: skip
+             unet_inputs(test.subset(slice(0, 8)))[0].numpy())  # fmt: skip
     for arm, net in nets.items():
         folder = args.out / ("export" if arm == "gdio" else f"export_{arm}")
         export_trained(net, cfg, unet, folder, report, arm, check, command)

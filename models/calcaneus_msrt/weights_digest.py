@@ -8,5 +8,5 @@ same commit as the weights.
 
 WEIGHTS_SHA256 = {
     "calcaneus_msrt.onnx": "047a3677168c39af7f101437548772dc285ead8c1a19200592b561505899159b",
-    "calcaneus_unet.onnx": "06e89f76fe8ec504aac52aff66160469ecbd41ec8232977d72a71a2180b5d344",
+    "calcaneus_unet.onnx": "1680475272f9f98eccd3966d90fea92baf9f6871455009e14cdcc6f6052b0c63",
 }
