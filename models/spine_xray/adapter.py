@@ -33,7 +33,13 @@ from app.findings.types import LabelMapOverlay, Overlay
 from app.study.geometry import ImageVolume
 from app.study.model import Series
 from models.spine_xray.levels import vertebra_components, vertebra_measures
-from models.spine_xray.preprocess import Letterbox, masks_to_image, network_input, resize
+from models.spine_xray.preprocess import (
+    Letterbox,
+    masks_to_image,
+    network_input,
+    normalise,
+    resize,
+)
 from models.spine_xray.task import TASK
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -123,9 +129,10 @@ class SpineXrayAdapter(OnnxAdapter):
         with timer.stage("preprocess", 0.1):
             for view in ("ap", "lateral"):
                 series = request[view]
-                pixels = bone_bright(series)
-                x, box = network_input(pixels, seg_size, _spacing(series))
-                xc, _ = network_input(pixels, cls_size, _spacing(series))
+                pixels = normalise(bone_bright(series))  # once for both inputs
+                box = Letterbox.fit(*pixels.shape, seg_size, _spacing(series))
+                x = box.to_input(pixels)
+                xc = Letterbox.fit(*pixels.shape, cls_size, _spacing(series)).to_input(pixels)
                 views[view] = {"series": series, "x": x, "box": box, "x_cls": xc}
         with timer.stage("segmentation", 0.2):
             for view, v in views.items():
@@ -144,8 +151,12 @@ class SpineXrayAdapter(OnnxAdapter):
                 names = tuple(masks_by_view[view])
                 v["masks"] = masks_to_image(v["probs"], v["box"], THRESHOLD)
                 k = names.index(f"{VIEW_NAMES[view]} Vertebra")
+                disc = names.index("LAT Disk Height") if "LAT Disk Height" in names else None
                 v["components"] = vertebra_components(
-                    v["probs"][k] >= THRESHOLD, v["masks"][k], v["box"]
+                    v["probs"][k] >= THRESHOLD,
+                    v["masks"][k],
+                    v["box"],
+                    cut=None if disc is None else v["probs"][disc] >= THRESHOLD,
                 )
                 overlays += _view_overlays(view, v, names)
             measures = {
@@ -221,6 +232,13 @@ class SpineXrayAdapter(OnnxAdapter):
             overlays.append(_shap_overlay(request[view], view, values, inputs[view][1]))
             self.last_shap_info[view] = info
         return overlays
+
+    def domain_features(self, request: AnalysisRequest) -> dict[str, np.ndarray]:
+        """Input-domain features (app.engine.domain) of each view's segmentation input."""
+        from app.engine.domain import features_of
+
+        size = self._config()[0]
+        return {v: features_of([self._inputs(request[v], size)[0]]) for v in ("ap", "lateral")}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -328,8 +346,9 @@ def _summary(p: float, measures: dict, suspect: dict | None, real: bool) -> str:
     call = "damaged" if p >= THRESHOLD else "normal"
     text = (f"spine {call} (P(damaged)={p:.2f}); vertebrae found: AP {len(measures['ap'])}, "
             f"LAT {len(measures['lateral'])}")  # fmt: skip
-    if suspect and p >= THRESHOLD:
-        text += f"; most compressed on the lateral view: {suspect['name']} ({suspect['score']:.2f})"
+    if suspect:  # measured on the masks, whatever the classifier's call
+        text += (f"; most compressed on the lateral view: {suspect['name']} (height ratio "
+                 f"{suspect['score']:.2f})")  # fmt: skip
     if real:
         text += (". Not a phantom: the demo weights were trained only on synthetic phantoms, "
                  "so on a real radiograph their output means little")  # fmt: skip

@@ -54,11 +54,26 @@ def _dilate_labels(lab: np.ndarray) -> np.ndarray:
     return out
 
 
-def vertebra_components(low_mask: np.ndarray, full_mask: np.ndarray, box: Letterbox) -> np.ndarray:
+def _erode(mask: np.ndarray) -> np.ndarray:
+    """One-pixel 4-neighbour erosion (the image border counts as background)."""
+    p = np.pad(mask, 1)
+    return p[1:-1, 1:-1] & p[:-2, 1:-1] & p[2:, 1:-1] & p[1:-1, :-2] & p[1:-1, 2:]
+
+
+def vertebra_components(
+    low_mask: np.ndarray, full_mask: np.ndarray, box: Letterbox, cut: np.ndarray | None = None
+) -> np.ndarray:
     """Vertebra components found on the network grid, on the radiograph's grid: uint8 labels
-    1..n from the top (by centroid row), 0 elsewhere, restricted to ``full_mask``."""
+    1..n from the top (by centroid row), 0 elsewhere, restricted to ``full_mask``.
+
+    Neighbouring bodies are a few pixels apart on the network grid (a disc is 4-7 pixels high
+    there, less at a tilted corner), so one stray pixel can join them: the mask is eroded by a
+    pixel and ``cut`` (the predicted discs, on the lateral view) removed before labelling; the
+    labels then grow back over the whole body."""
     part = np.asarray(low_mask, bool)[: box.used_rows, : box.used_cols]
-    lab = label_components(part)
+    if cut is not None:
+        part = part & ~np.asarray(cut, bool)[: box.used_rows, : box.used_cols]
+    lab = label_components(_erode(part))
     n = int(lab.max())
     if n == 0:
         return np.zeros((box.rows, box.cols), np.uint8)

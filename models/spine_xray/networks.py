@@ -47,6 +47,7 @@ class ClassifierConfig:
     dense: int  # the paper's dense layer (128 after 256 overfitted)
     input_size: int
     dropout: float = 0.3
+    pooling: str = "avg"  # "avg" (ResNet's own) or "max": damage at one level is a local sign
 
     @property
     def feature_channels(self) -> int:
@@ -89,7 +90,7 @@ PAPER = SpineConfig(
 DEMO = SpineConfig(
     "demo",
     UNetConfig(widths=(8, 16, 32, 64, 128), norm=True, input_size=192),
-    ClassifierConfig("basic", (1, 1, 1, 1), (16, 32, 64, 128), 1, 128, 128),
+    ClassifierConfig("basic", (1, 1, 1, 1), (16, 32, 64, 128), 1, 128, 128, pooling="max"),
 )
 CONFIGS = {"paper": PAPER, "demo": DEMO}
 
@@ -159,6 +160,8 @@ class Encoder(nn.Module):
             feed_forward=False,
             bias_downsample=False,
         )
+        if cfg.pooling == "max":
+            self.net.avgpool = nn.AdaptiveMaxPool2d(1)  # no parameters: counts unchanged
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.in_channels != 1:  # a grey radiograph fed to an RGB-shaped (ImageNet) encoder

@@ -54,8 +54,8 @@ class Recipe:
 
 # The shipped demo weights' recipe: sized for about 15 minutes on one thread (MODEL_CARD.md).
 DEMO_RECIPE = Recipe(
-    phantoms=300, val_phantoms=40, seg_epochs=24, seg_crop=96, seg_batch=8, seg_lr=3e-3,
-    cls_epochs=12, cls_batch=16, cls_lr=1e-3,
+    phantoms=1000, val_phantoms=100, seg_epochs=5, seg_crop=96, seg_batch=8, seg_lr=3e-3,
+    cls_epochs=15, cls_batch=16, cls_lr=2e-3,
 )  # fmt: skip
 
 
