@@ -10,7 +10,7 @@ headless); painting is ``editor_canvas``; the before/after table is ``editor_com
 from __future__ import annotations
 
 from PySide6 import QtWidgets
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 
 from app.editing.editor import LabelEditor, Tool, empty_labels
@@ -41,10 +41,6 @@ class MaskEditorUI(QObject):
         self.autosave_failed.connect(lambda msg: window.statusBar().showMessage(msg, 30000))
         self._build_menu()
         window.layers.subscribe(self._on_layers)
-        # after the window has shown a series (queued: its own handler runs first)
-        window.browser.currentItemChanged.connect(
-            lambda *_: self.offer_recovery(), Qt.ConnectionType.QueuedConnection
-        )
 
     def _on_layers(self, what: str, layer) -> None:
         """The edited layer went (another series, a re-run): stop editing; its journal stays."""
@@ -210,6 +206,9 @@ class MaskEditorUI(QObject):
     def offer_recovery(self, ask=None) -> int:
         """After a series is shown: offer the unsaved edits a crash left; returns the layers
         restored. ``ask(text) -> bool`` replaces the dialog (tests)."""
+        if self.prompt is not None:
+            self.prompt.close()  # a question about the series shown before: unanswered, kept
+            self.prompt = None
         series = self.window.series
         if series is None:
             return 0
@@ -265,6 +264,7 @@ class MaskEditorUI(QObject):
 
 
 def install_mask_editor(window) -> MaskEditorUI:
+    """Called once by ``MainWindow.__init__``."""
     ui = MaskEditorUI(window)
     window.mask_editor = ui
     return ui

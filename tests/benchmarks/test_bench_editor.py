@@ -192,7 +192,6 @@ def test_dab_in_the_real_window(qtbot, volume, tmp_path, monkeypatch):
     from PySide6.QtCore import Qt
 
     from app.study.model import LoadResult, Series, Study
-    from app.ui.editor_actions import install_mask_editor
     from app.ui.main import MainWindow
 
     monkeypatch.setenv("OSTEOVIEW_WORKSPACE_DIR", str(tmp_path / "ws"))
@@ -207,7 +206,7 @@ def test_dab_in_the_real_window(qtbot, volume, tmp_path, monkeypatch):
     win.show_load_result(LoadResult([Study("s", series=[series])]), {}, "")
     va = win.view_area
     qtbot.waitUntil(lambda: not va._update_pending, timeout=60000)
-    ui = install_mask_editor(win)
+    ui = win.mask_editor
     ed = ui.new_mask()
     ed.set_radius(10 * 0.7)
     va.update_now()

@@ -7,7 +7,6 @@ import highdicom as hd
 import numpy as np
 import pytest
 
-from app.ui.editor_actions import install_mask_editor
 from tests import fake_pair_task
 from tests.fake_pair_task import FakePairAdapter
 from tests.gui.conftest import WAIT_MS, open_and_wait
@@ -22,7 +21,7 @@ def test_edit_model_mask_save_seg_and_rerun(qtbot, window, tmp_path, monkeypatch
     fake_pair_task.register(monkeypatch)
     FakePairAdapter.stage_s = 0.0
     study = _pair_study(tmp_path / "pair")
-    ui = install_mask_editor(window)
+    ui = window.mask_editor
     try:
         open_and_wait(qtbot, window, study)
         window.findings.task_combo.setCurrentText("fake-pair")
