@@ -13,6 +13,7 @@ from app.engine.adapter import (
     ProgressFn,
     StageTimer,
 )
+from app.engine.domain import NO_CALL_REASON, domain_check
 from app.engine.runtime import available_device
 from app.findings.types import DEMO_DISCLAIMER, AnalysisResult, Provenance
 
@@ -56,6 +57,10 @@ def run_analysis(
     timer = StageTimer(progress, cancel)
     with timer.stage("check input", 0.0):
         adapter.check_input(request)
+    # The model still runs outside its domain: the probabilities are kept for reference, greyed,
+    # and no decision is taken on them (issue 14 item 5).
+    with timer.stage("domain check", 0.02):
+        domain = domain_check(adapter, request)
     output = adapter.infer(request, timer)
     timer.check_cancel()
     tie_overlays_to_slots(adapter, request, output.overlays)
@@ -72,7 +77,15 @@ def run_analysis(
         timings_s=dict(timer.timings),
         created=datetime.now(UTC).isoformat(timespec="seconds"),
         inputs=input_record(request),
+        domain_check=domain.to_json(),
     )
+    no_call = "" if domain.in_domain else NO_CALL_REASON
+    summary = output.summary
+    if no_call:
+        summary = (
+            f"{no_call[0].upper()}{no_call[1:]} (distance {_num(domain.distance)}, "
+            f"threshold {_num(domain.threshold)}). Model output for reference only: {summary}"
+        )
     if progress:
         progress("done", 1.0)
     return AnalysisResult(
@@ -80,8 +93,9 @@ def run_analysis(
         output.findings,
         output.overlays,
         provenance,
-        output.summary,
+        summary,
         output.extra,
+        no_call,
     )
 
 
@@ -95,3 +109,7 @@ def run_on_series(
     from app.analysis.request import single_input
 
     return run_analysis(adapter, single_input(adapter, series), progress, cancel)
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}"

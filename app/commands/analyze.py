@@ -263,10 +263,15 @@ def _print_summary(run: StudyRun) -> None:
         print(f"{slot}: {uid} ({series.modality} {series.kind}, {shape}){chosen}")
     if r.summary:
         print(f"summary: {r.summary}")
-    print("findings:")
+    check = prov.domain_check
+    if check.get("distance") is not None:
+        verdict = "in domain" if check.get("in_domain") else "OUTSIDE the training domain"
+        print(f"domain check: distance {check['distance']:.2f}, threshold "
+              f"{check['threshold']:.2f}: {verdict}")  # fmt: skip
+    print("findings:" + (f" {r.no_call} (probabilities for reference only)" if r.no_call else ""))
     for f, depth in ordered_findings(r.findings):
         name = "  " * depth + (f"{f.side} " if f.side else "") + f.label
-        call = "POSITIVE" if f.positive else "negative"
+        call = "no call" if r.no_call else "POSITIVE" if f.positive else "negative"
         print(f"  {name:<28} {f.probability:6.3f}  (threshold {f.threshold:.2f})  {call}")
     for e in r.extra.get("explanations", []):
         done = ", ".join(e.get("overlays", [])) or f"unavailable: {e.get('unavailable', '')}"

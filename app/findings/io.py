@@ -232,7 +232,8 @@ def write_result(
         "summary": result.summary,
         "disclaimer": prov.disclaimer or DEMO_DISCLAIMER,
         "study": ref.to_json(),
-        "findings": [f.to_json() for f in result.findings],
+        "no_call": result.no_call,
+        "findings": [{**f.to_json(), "call": result.call_of(f)} for f in result.findings],
         "overlays": overlays,
         "provenance": _provenance_json(prov, ref.anonymised),
         "timings_s": {
@@ -311,6 +312,7 @@ def read_findings(path: Path) -> SavedAnalysis:
             timings_s={k: float(v) for k, v in p.get("timings_s", {}).items() if v is not None},
             created=p.get("created", ""),
             inputs=dict(p.get("inputs", {}) or {}),
+            domain_check=dict(p.get("domain_check", {}) or {}),
         )
         result = AnalysisResult(
             task_id=doc["task_id"],
@@ -319,6 +321,7 @@ def read_findings(path: Path) -> SavedAnalysis:
             provenance=prov,
             summary=doc.get("summary", ""),
             extra=doc.get("extra", {}) or {},
+            no_call=str(doc.get("no_call", "") or ""),
         )
         study = StudyRef.from_json(doc.get("study", {}))
     except (KeyError, TypeError, ValueError, OSError) as exc:

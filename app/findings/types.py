@@ -119,6 +119,8 @@ class Provenance:
     created: str = ""
     # slot -> {"series_uid", "description", "modality", "origin"}: what each input was
     inputs: dict[str, dict] = field(default_factory=dict)
+    # the input-domain check (app.engine.domain): measure, distance, threshold, in_domain
+    domain_check: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
         return {
@@ -133,6 +135,7 @@ class Provenance:
             "timings_s": {k: round(v, 4) for k, v in self.timings_s.items()},
             "created": self.created,
             "inputs": self.inputs,
+            "domain_check": self.domain_check,
         }
 
 
@@ -144,6 +147,16 @@ class AnalysisResult:
     provenance: Provenance
     summary: str = ""  # one line a reader sees first, e.g. "patient-level fracture p=0.91"
     extra: dict = field(default_factory=dict)  # task-specific JSON-able values
+    # Why no call is made ("" when calls are made): the input is outside the model's training
+    # domain. The findings keep their probabilities for reference; no decision is taken on them.
+    no_call: str = ""
+
+    def call_of(self, finding: Finding) -> str:
+        """The call shown for ``finding``: positive, negative, or "no call" when the result
+        makes none (the input is outside the training domain)."""
+        if self.no_call:
+            return "no call"
+        return "positive" if finding.positive else "negative"
 
     def finding(self, label: str, side: str = "") -> Finding:
         for f in self.findings:

@@ -55,6 +55,7 @@ __all__ = [
 
 PAGE_SIZES = {"A4": A4, "LETTER": LETTER}
 POSITIVE_ROW = colors.HexColor("#FBE3E1")
+NO_CALL_GREY = colors.HexColor("#8C8C8C")  # probabilities of a no-call result
 
 
 @dataclass
@@ -156,6 +157,9 @@ def _findings_table(result: AnalysisResult, width: float, st) -> Table:
         cell = ParagraphStyle(
             "c", parent=st["cell"], fontName="Helvetica-Bold" if f.positive else "Helvetica"
         )
+        if result.no_call:  # outside the training domain: probabilities greyed, no decision
+            call = "no call"
+            cell = ParagraphStyle("nc", parent=st["cell"], textColor=NO_CALL_GREY)
         rows.append(
             [
                 Paragraph(prefix + paragraph_markup(f.label, cell.fontName, cell.fontSize), cell),
@@ -166,7 +170,7 @@ def _findings_table(result: AnalysisResult, width: float, st) -> Table:
                 para(call, cell),
             ]
         )
-        if f.positive:
+        if f.positive and not result.no_call:
             styles.append(("BACKGROUND", (0, n), (-1, n), POSITIVE_ROW))
     widths = [0.36, 0.1, 0.16, 0.13, 0.12, 0.13]
     t = Table(rows, colWidths=[width * w for w in widths], repeatRows=1)
@@ -210,6 +214,9 @@ def _run_section(run: ReportRun, width: float, st) -> list:
     if detail:
         banner_text += f" (trained on: {detail})"
     story += [Spacer(1, 0.15 * cm), banner(banner_text, width, st), Spacer(1, 0.2 * cm)]
+    if r.no_call:
+        story += [banner(f"{r.no_call[0].upper()}{r.no_call[1:]}: the probabilities below are "
+                         "shown greyed, for reference only.", width, st), Spacer(1, 0.2 * cm)]  # fmt: skip
     sha = [
         para(f"{name}: {digest}", st["mono"])
         for name, digest in sorted(prov.weights_sha256.items())
@@ -224,6 +231,7 @@ def _run_section(run: ReportRun, width: float, st) -> list:
         ("Device", prov.device),
         ("Date", prov.created),
         ("Timings", f"{timings} (total {total:.2f} s)" if timings else "-"),
+        ("Domain check", domain_text(prov.domain_check)),
     ]
     story += [key_value_table(rows, width, st), Spacer(1, 0.3 * cm)]
     story += [para("Findings", st["h3"]), _findings_table(r, width, st), Spacer(1, 0.3 * cm)]
@@ -297,3 +305,16 @@ def build_report(inp: ReportInput, path: Path) -> Path:
         )
         doc.build(story, canvasmaker=numbered_canvas(footer))
     return path
+
+
+def domain_text(check: dict) -> str:
+    """The provenance's input-domain check in one line."""
+    if not check:
+        return "-"
+    if check.get("distance") is None:
+        return f"{check.get('measure', '')}: {check.get('note', '') or 'not checked'}"
+    verdict = "within" if check.get("in_domain") else "OUTSIDE"
+    return (
+        f"{verdict} the training domain: distance {check['distance']:.2f}, threshold "
+        f"{check['threshold']:.2f} ({check.get('measure', '')})"
+    )

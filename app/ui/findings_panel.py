@@ -13,6 +13,7 @@ from app.findings.types import DEMO_DISCLAIMER, AnalysisResult, Finding
 
 FINDING_ROLE = Qt.ItemDataRole.UserRole + 1
 NO_TASK = "no task for this series"
+NO_CALL_GREY = QtGui.QColor(140, 140, 140)  # a no-call result's probabilities and calls
 ORIGIN_WORDS = {"auto": "chosen automatically", "user": "assigned by you", "edited": "edited"}
 
 
@@ -32,13 +33,14 @@ def inputs_text(inputs: dict[str, dict]) -> str:
 class ProbabilityBar(QtWidgets.QWidget):
     """A bar for one probability with a tick at the decision threshold."""
 
-    def __init__(self, finding: Finding, parent=None) -> None:
+    def __init__(self, finding: Finding, parent=None, no_call: bool = False) -> None:
         super().__init__(parent)
         self.finding = finding
+        self.no_call = no_call  # outside the training domain: drawn grey, no decision
         self.setMinimumSize(120, 18)
+        call = "no call" if no_call else "positive" if finding.positive else "negative"
         self.setToolTip(
-            f"p = {finding.probability:.3f}; threshold {finding.threshold:.2f} -> "
-            f"{'positive' if finding.positive else 'negative'}"
+            f"p = {finding.probability:.3f}; threshold {finding.threshold:.2f} -> {call}"
         )
 
     def paintEvent(self, ev) -> None:  # noqa: N802
@@ -48,6 +50,8 @@ class ProbabilityBar(QtWidgets.QWidget):
         f = self.finding
         w = int(r.width() * min(max(f.probability, 0.0), 1.0))
         colour = QtGui.QColor(220, 70, 60) if f.positive else QtGui.QColor(70, 150, 220)
+        if self.no_call:
+            colour = NO_CALL_GREY
         p.fillRect(QtCore.QRect(r.left(), r.top(), w, r.height()), colour)
         tx = r.left() + int(r.width() * min(max(f.threshold, 0.0), 1.0))
         p.setPen(QtGui.QPen(QtGui.QColor(255, 255, 255), 2))
@@ -220,7 +224,10 @@ class FindingsPanel(QtWidgets.QWidget):
     def show_result(self, result: AnalysisResult) -> None:
         self.result = result
         self.tree.clear()
-        self.summary.setText(result.summary or f"{result.task_id}: {len(result.findings)} findings")
+        text = result.summary or f"{result.task_id}: {len(result.findings)} findings"
+        if result.no_call and result.no_call.lower() not in text.lower():
+            text = f"{result.no_call[0].upper()}{result.no_call[1:]}. {text}"
+        self.summary.setText(text)
         sides = sorted({f.side for f in result.findings})
         side_roots: dict[str, QtWidgets.QTreeWidget | QtWidgets.QTreeWidgetItem] = {}
         for side in sides:
@@ -263,11 +270,17 @@ class FindingsPanel(QtWidgets.QWidget):
 
     def _add_finding(self, parent, f: Finding) -> QtWidgets.QTreeWidgetItem:
         label = f.label if not f.group else f"{f.label}  ({f.group})"
-        item = QtWidgets.QTreeWidgetItem(parent, [label, "", "positive" if f.positive else "-"])
+        no_call = bool(self.result is not None and self.result.no_call)
+        call = "no call" if no_call else "positive" if f.positive else "-"
+        item = QtWidgets.QTreeWidgetItem(parent, [label, "", call])
         item.setData(0, FINDING_ROLE, f)
         if f.region_id:
             item.setToolTip(0, "Click to centre the views on this region")
-        self.tree.setItemWidget(item, 1, ProbabilityBar(f))
+        if no_call:
+            for col in (0, 2):
+                item.setForeground(col, QtGui.QBrush(NO_CALL_GREY))
+            item.setToolTip(2, self.result.no_call)
+        self.tree.setItemWidget(item, 1, ProbabilityBar(f, no_call=no_call))
         return item
 
     def finding_items(self) -> list[QtWidgets.QTreeWidgetItem]:

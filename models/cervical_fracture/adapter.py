@@ -188,3 +188,12 @@ class CervicalFractureAdapter(OnnxAdapter):
         with timer.stage("SHAP", 0.0):
             sess = session_for(self.manifest, "stage2.onnx")
             return [vertebra_shap(sess, request["ct"].image, result, finding, timer)]
+
+    def domain_features(self, request: AnalysisRequest) -> dict[str, np.ndarray]:
+        """Input-domain features (app.engine.domain) of stage 1's slices on the working grid
+        (every third: neighbours are near copies, and the median over slices is what counts)."""
+        from app.engine.domain import features_of
+
+        ct = request["ct"].image
+        work = P.to_working(ct, P.make_working_grid(ct))
+        return {"ct": features_of(work[::3])}

@@ -207,6 +207,15 @@ class FemurAOAdapter(OnnxAdapter):
         )
         return overlays
 
+    def domain_features(self, request: AnalysisRequest) -> dict[str, np.ndarray]:
+        """Input-domain features (app.engine.domain) of the crops the network sees, one row each."""
+        from app.engine.domain import features_of
+
+        pixels, laterality = series_pixels(request["radiograph"])
+        size = int(self.manifest.data["config"]["input_size"])
+        _, crops = network_inputs(pixels, size, laterality)
+        return {"radiograph": features_of(c.pixels for c in crops)}
+
 
 # ----------------------------------------------------------------------------------------------
 
