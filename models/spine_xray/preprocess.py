@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
@@ -24,9 +23,9 @@ def normalise(pixels: np.ndarray) -> np.ndarray:
     return np.clip((arr - lo) / max(float(hi - lo), 1e-6), -0.5, 1.5)
 
 
-@lru_cache(maxsize=64)
 def _axis_matrix(n_in: int, n_out: int) -> np.ndarray:
-    """(n_out, n_in) weights resampling one axis: a box average over f = n_in // n_out pixels
+    """The resampling of one axis written as a (n_out, n_in) matrix: the definition ``resize``
+    computes faster and is tested against. A box average over f = n_in // n_out pixels
     (anti-aliasing, so a 640-row film and a 320-row phantom reach the network alike), then
     linear interpolation with pixel centres aligned (as align_corners=False)."""
     f = max(1, n_in // n_out)
