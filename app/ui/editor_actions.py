@@ -107,15 +107,36 @@ class MaskEditorUI(QObject):
         self.toolbar.setObjectName("mask_toolbar")
         for act in [self.edit_action, *self.tool_actions.values(), *editing[3:7]]:
             self.toolbar.addAction(act)
+        # the label value painted: a new value gets a name and colour in the layer's table
+        self.label_box = QtWidgets.QSpinBox()
+        self.label_box.setRange(1, 65535)
+        self.label_box.setPrefix("label ")
+        self.label_box.setToolTip("Label value painted (a new value gets its own colour)")
+        self.label_box.valueChanged.connect(self._set_label)
+        self.toolbar.addWidget(self.label_box)
         self._sync()
+
+    def _set_label(self, value: int) -> None:
+        if self.editor is not None and value != self.editor.label:
+            self.editor.set_label(value)
+            if self.layer is not None:
+                self.layer._lut = None  # the colour table grows with the new value
+            names = self.editor.overlay.labels
+            self.window.statusBar().showMessage(
+                f"Mask: painting label {value} ({names[value][0]})", 4000
+            )
 
     def _sync(self) -> None:
         on = self.editor is not None
         self.edit_action.setChecked(on)
         for act in self.editing_actions:
             act.setEnabled(on)
+        self.label_box.setEnabled(on)
         if on:
             self.tool_actions[self.editor.tool].setChecked(True)
+            self.label_box.blockSignals(True)
+            self.label_box.setValue(self.editor.label)
+            self.label_box.blockSignals(False)
 
     def _key(self, action: str) -> None:
         if self.editor is None:
