@@ -1,1 +1,1 @@
-"""Calcaneus fracture multi-label classification (MSRT paper): phantoms, and later the model."""
+"""Calcaneus fracture subtypes (MSRT paper): phantoms, networks, training, adapter."""

@@ -265,6 +265,13 @@ def _summary(p: list[float], used: str, real: bool) -> str:
     pos = [f"{lab} p={v:.2f}" for lab, v in zip(LABELS, p, strict=True) if v >= THRESHOLD]
     text = ("fracture subtypes: " + ", ".join(pos)) if pos else "no fracture subtype called"
     text += f" (mask: {used})"
+    if used == "predicted":
+        # Measured (MODEL_CARD.md): the demo U-Net marks the usual fracture region on every film,
+        # normal ones included, so calls on a predicted mask are weak until it is corrected.
+        text += (
+            "; the demo mask model marks the usual fracture region on every film: correct the "
+            "mask and analyse again"
+        )
     if real:
         text += (
             ". Not a phantom: the demo weights were trained only on synthetic phantoms, "
