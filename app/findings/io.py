@@ -121,6 +121,24 @@ def heatmap_png(overlay: HeatmapOverlay) -> bytes:
     return buf.getvalue()
 
 
+def labelmap_png(overlay: LabelMapOverlay) -> bytes:
+    """RGBA PNG of a 2-D label map: each label in its colour, background transparent (labels
+    without a colour of their own get the viewer's colour for unnamed labels)."""
+    from app.findings.colormaps import label_colour
+
+    arr = np.asarray(overlay.image.array[0])
+    rgba = np.zeros((*arr.shape, 4), np.uint8)
+    for value in np.unique(arr):
+        if value == 0:
+            continue
+        named = overlay.labels.get(int(value))
+        colour = named[1] if named else label_colour(int(value))
+        rgba[arr == value] = (*colour, 255)
+    buf = io.BytesIO()
+    Image.fromarray(rgba, "RGBA").save(buf, format="PNG")
+    return buf.getvalue()
+
+
 def _box_json(box: Box, ref: ImageVolume | None) -> dict:
     d = {
         "i0": float(box.i0),
@@ -172,7 +190,11 @@ def write_result(
             dtype = np.int32 if low < 0 or top >= 65536 else np.uint8 if top < 256 else np.uint16
             write_nifti(ov.image, out_dir / fname, dtype=dtype)
             labels = {str(k): [v[0], [int(c) for c in v[1]]] for k, v in ov.labels.items()}
-            overlays.append({"type": "labelmap", **common, "file": fname, "labels": labels})
+            entry = {"type": "labelmap", **common, "file": fname, "labels": labels}
+            if ov.image.shape[0] == 1:  # a radiograph's map: also a picture to open anywhere
+                entry["png"] = f"labelmap_{base}.png"
+                atomic_write_bytes(out_dir / entry["png"], labelmap_png(ov))
+            overlays.append(entry)
         elif isinstance(ov, HeatmapOverlay) and ov.image is not None:
             npy, png = f"heatmap_{base}.npy", f"heatmap_{base}.png"
             with atomic_path(out_dir / npy) as tmp, open(tmp, "wb") as f:
