@@ -65,3 +65,23 @@ def accepted(real: Path, task_id: str) -> tuple[tuple[str, AnalysisRequest], ...
                 if request is not None:
                     out.append((f"{name} [series {n} in every slot]", request))
     return tuple(out)
+
+
+def main() -> None:
+    """``python -m tests.domain_real [TASK ...]``: every accepted real input's verdict."""
+    import sys
+
+    from app.engine.domain import domain_check
+
+    real = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+    tasks = sys.argv[1:] or ["femur-ao", "cervical-fracture", "spine-xray"]
+    for task_id in tasks:
+        adapter = get_adapter(task_id)
+        for name, request in accepted(real, task_id):
+            c = domain_check(adapter, request)
+            verdict = "call" if c.in_domain else "no call"
+            print(f"{task_id}\t{name}\t{c.distance:.1f}\t{c.threshold:.2f}\t{verdict}")
+
+
+if __name__ == "__main__":
+    main()

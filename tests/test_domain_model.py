@@ -117,3 +117,15 @@ def test_findings_json_writes_no_call_and_reads_it_back(tmp_path):
     write_result(_result(""), tmp_path / "b")
     doc = json.loads((tmp_path / "b" / "findings.json").read_text())
     assert [f["call"] for f in doc["findings"]] == ["positive", "negative"]
+
+
+def test_scale_floor_keeps_a_nearly_fixed_feature_from_dominating():
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(80, 4))
+    x[:, 3] = 0.5 + rng.normal(0, 1e-4, 80)  # the generator holds this one nearly fixed
+    odd = np.array([[0.0, 0.0, 0.0, 0.53]])  # a small absolute change in it
+    unfloored = DomainModel.fit(x, scale_floor=0.0).distance(odd)
+    floored = DomainModel.fit(x, scale_floor=0.02)
+    assert unfloored > 100 and floored.distance(odd) < unfloored / 20
+    assert floored.calibration["scale_floor"] == 0.02
+    assert floored.distance(np.array([[6.0, 0.0, 0.0, 0.5]])) > 4  # real departures still count

@@ -27,7 +27,7 @@ import numpy as np
 
 from app.analysis.request import resolve_inputs
 from app.analysis.tasks import get_adapter, get_spec, phantom_module
-from app.engine.domain import DomainModel, domain_hook
+from app.engine.domain import SCALE_FLOOR, DomainModel, domain_hook
 from app.study import load
 
 # Seed ranges far from those training, evaluation and the demos use (0..~10^4, 900000+).
@@ -61,13 +61,18 @@ def phantom_features(task_id: str, seeds: range) -> Iterator[tuple[int, dict[str
 
 
 def calibrate(
-    task_id: str, n_train: int, n_heldout: int, n_verify: int, log: Callable[[str], None] = print
+    task_id: str,
+    n_train: int,
+    n_heldout: int,
+    n_verify: int,
+    log: Callable[[str], None] = print,
+    scale_floor: float = SCALE_FLOOR,
 ) -> tuple[DomainModel, dict]:
     t0 = time.perf_counter()
     train = [f for _, f in phantom_features(task_id, range(TRAIN_SEED0, TRAIN_SEED0 + n_train))]
     rows = np.concatenate([feat for f in train for feat in f.values()])
     aggregate = "median" if task_id == "cervical-fracture" else "max"
-    model = DomainModel.fit(rows, aggregate=aggregate)
+    model = DomainModel.fit(rows, aggregate=aggregate, scale_floor=scale_floor)
     log(f"fitted on {len(rows)} network images of {n_train} phantoms, shrinkage "
         f"{model.shrinkage:.3f} ({time.perf_counter() - t0:.0f} s)")  # fmt: skip
 
@@ -123,8 +128,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-verify", type=int, default=0)
     ap.add_argument("--out", type=Path, help="default: the task's weights/domain.json")
     ap.add_argument("--pin", action="store_true", help="pin the written file's sha256 in code")
+    ap.add_argument("--scale-floor", type=float, default=SCALE_FLOOR)
     args = ap.parse_args(argv)
-    model, report = calibrate(args.task, args.n_train, args.n_heldout, args.n_verify)
+    model, report = calibrate(
+        args.task, args.n_train, args.n_heldout, args.n_verify, scale_floor=args.scale_floor
+    )
     out = args.out or Path(get_adapter(args.task).default_weights_dir) / "domain.json"
     out.write_text(json.dumps(model.to_json(), indent=1))
     print(json.dumps(report, indent=2))
