@@ -83,6 +83,7 @@ def write_manifest(out: Path, cfg: FemurNetConfig, extra: dict) -> Path:
         "groups": {k: list(v) for k, v in GROUPS.items()},
         "cam_labels": list(CAM_LABELS),
         "files": files,
+        "metrics": {},  # the schema requires it; export_trained fills it with held-out metrics
         **extra,
     }
     path = out / "manifest.json"

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -133,9 +132,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pixel-mm", type=float, default=0.45)
     ap.add_argument("--out", type=Path, help="write the report as JSON here")
     args = ap.parse_args(argv)
-    # Decode in this process: on a loaded shared machine the decoder child's start-up alone can
-    # pass the loader's 5 s timeout, which would score a loader hiccup as a model failure.
-    os.environ.setdefault("OSTEOVIEW_DECODE_IN_PROCESS", "1")
     report = evaluate(SpineXrayAdapter(args.weights), args.n, args.seed, args.rows, args.cols,
                       args.pixel_mm)  # fmt: skip
     text = json.dumps(report, indent=2)

@@ -2,7 +2,7 @@
 
     .venv/bin/python resources/demo/make_demo.py [--seed 0] [--out resources/demo]
 
-Calls every available task's phantom generator (``app.demo_registry``) with a fixed seed, then
+Calls every available task's phantom generator (declared in ``models/<task>/task.py``) with a fixed seed, then
 re-encodes each DICOM file losslessly (JPEG 2000, decoded by pylibjpeg-openjpeg or GDCM) so the
 folder stays commit-sized. Tasks whose phantom code is missing are skipped with a note. The
 studies are synthetic phantoms, not patients (see README.md here).
@@ -19,7 +19,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))  # the repository root, when run as a script
 
 from app.commands.demo import write_demos  # noqa: E402
-from app.demo_registry import PHANTOMS  # noqa: E402
+from app.analysis.tasks import task_specs  # noqa: E402
+
+PHANTOMS = [s.id for s in task_specs() if s.phantom]
 
 SEED = 0
 SIZE_BUDGET_MB = 10.0

@@ -28,13 +28,6 @@ DEMO = ROOT / "resources" / "demo" / "spine-xray"
 STUDY = DEMO / "02_damaged_L1_wedge"
 
 
-@pytest.fixture(autouse=True)
-def _decode_here(monkeypatch):
-    # The decoder child's start-up can pass the loader's 5 s timeout on a loaded shared CPU;
-    # what is tested here is the model, not that timeout.
-    monkeypatch.setenv("OSTEOVIEW_DECODE_IN_PROCESS", "1")
-
-
 @pytest.fixture(scope="module")
 def adapter():
     return SpineXrayAdapter()
@@ -42,9 +35,6 @@ def adapter():
 
 @pytest.fixture(scope="module")
 def run(adapter):
-    import os
-
-    os.environ["OSTEOVIEW_DECODE_IN_PROCESS"] = "1"
     loaded = load(STUDY)
     request = resolve_inputs(adapter.spec, loaded, STUDY, adapter=adapter)
     return request, run_analysis(adapter, request)
@@ -179,7 +169,7 @@ def test_cli_analyze_writes_both_label_maps(tmp_path):
     import os
 
     out = tmp_path / "o"
-    env = {**os.environ, "OSTEOVIEW_DECODE_IN_PROCESS": "1"}
+    env = dict(os.environ)
     subprocess.run([sys.executable, "-m", "app.cli", "analyze", str(DEMO / "01_normal"),
                     "--task", "spine-xray", "--out", str(out)], check=True, cwd=ROOT,
                    env=env)  # fmt: skip
