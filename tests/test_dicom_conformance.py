@@ -90,6 +90,19 @@ def test_demo_studies_pass_dciodvfy(task, tmp_path) -> None:
 
 
 @needs_dciodvfy
+def test_bundled_demo_studies_pass_dciodvfy() -> None:
+    """What `make run` opens (resources/demo, JPEG 2000 re-encoded by make_demo.py)."""
+    demo = Path(__file__).resolve().parents[1] / "resources" / "demo"
+    by_series: dict[str, Path] = {}
+    for f in sorted(demo.rglob("*.dcm")):
+        uid = str(pydicom.dcmread(f, stop_before_pixels=True).SeriesInstanceUID)
+        by_series.setdefault(uid, f)
+    assert len(by_series) >= 12
+    for f in by_series.values():
+        assert dciodvfy_errors(f) == [], f
+
+
+@needs_dciodvfy
 def test_writer_radiograph_and_mr_pass_dciodvfy(tmp_path) -> None:
     pixels = np.arange(30 * 20, dtype=np.uint16).reshape(30, 20)
     for photometric in ("MONOCHROME2", "MONOCHROME1"):
