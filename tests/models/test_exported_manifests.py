@@ -16,6 +16,7 @@ import torch  # noqa: E402
 
 from app.engine.manifest_schema import validate_manifest  # noqa: E402
 
+
 def test_femur_exporter_writes_the_schema(tmp_path):
     from models.femur_ao.export import export_trained
     from models.femur_ao.networks import DEMO, build
