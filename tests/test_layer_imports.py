@@ -17,6 +17,12 @@ ALLOWED = {
     "findings": SHARED | {"app.findings", "app.study"},
     "viewstate": SHARED | {"app.viewstate", "app.findings", "app.study"},
     "report": SHARED | {"app.report", "app.findings", "app.study", "app.viewstate"},
+    "study": SHARED | {"app.study"},
+    "engine": SHARED | {"app.engine", "app.findings", "app.study"},
+    "analysis": SHARED | {"app.analysis", "app.engine", "app.findings", "app.study", "app.report"},
+    "editing": SHARED
+    | {"app.editing", "app.engine", "app.findings", "app.study", "app.viewstate", "app.analysis"},
+    "pacs": SHARED | {"app.pacs", "app.analysis", "app.engine", "app.findings", "app.study"},
 }
 NO_GUI = ("PySide6", "vtkmodules", "vtk", "pyqtgraph")
 
