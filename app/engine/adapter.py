@@ -57,6 +57,9 @@ class AnalysisRequest:
     source: str = ""  # the path or URL the study was loaded from
     # slot -> how the input was chosen: "auto", "user" (assigned by the user), "edited"
     origins: dict[str, str] = field(default_factory=dict)
+    # The LPS point the reader is looking at (the viewer's crosshair), when there is one: a task
+    # that reads one slice of a volume (lumbar MR) analyses the slice through it.
+    focus_lps: tuple[float, float, float] | None = None
 
     def __getitem__(self, slot: str) -> Series:
         return self.inputs[slot]

@@ -38,9 +38,13 @@ class SlotActions:
         if not any(s is self.series for s in loaded.all_series()):
             loaded = LoadResult([Study("", series=[self.series])])
         overrides = dict(self.slot_overrides.get(task_id, {})) if use_overrides else {}
-        return resolve_inputs(
+        request = resolve_inputs(
             spec, loaded, self.study_path, adapter=adapter, overrides=overrides, prefer=self.series
         )
+        cross = getattr(self.view_area, "cross", None)
+        if cross is not None and not self.series.image.is_2d:
+            request.focus_lps = tuple(float(v) for v in cross.point)
+        return request
 
     def assign_to_slot(self, task_id: str, slot: str, series: Series | None) -> None:
         """Use ``series`` as ``task_id``'s input ``slot`` (None: choose automatically again)."""

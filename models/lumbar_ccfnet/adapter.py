@@ -75,7 +75,7 @@ class LumbarCCFAdapter(OnnxAdapter):
         with timer.stage("weights", 0.0):
             sess = session_for(self.manifest, MODEL_FILE)
         with timer.stage("slice and resampling", 0.1):
-            k = series.shape[0] // 2  # the mid-sagittal slice, where the spine's midline lies
+            k, why = _slice_to_read(series, request.focus_lps)
             sl = sagittal_slice(series.image, k)
             frame = InputFrame.fit(sl.pixels.shape, sl.spacing, size)
             x = frame.resample(normalise(sl.pixels))
@@ -95,9 +95,9 @@ class LumbarCCFAdapter(OnnxAdapter):
             for name, p in zip(OBJECTS, prob, strict=True)
         ]
         diseased = [f.label for f in findings if f.positive]
-        why = "the middle slice of the series, where the spine's midline is expected"
+        where = "mid-sagittal" if request.focus_lps is None else "the slice you were viewing"
         summary = (
-            f"{len(OBJECTS)} landmarks on slice {k + 1} of {series.shape[0]} (mid-sagittal); "
+            f"{len(OBJECTS)} landmarks on slice {k + 1} of {series.shape[0]} ({where}); "
             + (f"diseased: {', '.join(diseased)}" if diseased else "no object called diseased")
             + f". Demo weights: {DEMO_DISCLAIMER}."
         )
@@ -180,3 +180,14 @@ def _heatmaps(
             )  # fmt: skip
         )
     return out
+
+
+def _slice_to_read(series, focus_lps) -> tuple[int, str]:
+    """The slice through the point the reader is looking at, else the middle one (where the
+    spine's midline is expected); and why, for the output."""
+    n = series.shape[0]
+    if focus_lps is not None:
+        k = int(round(float(series.image.world_to_index(np.asarray(focus_lps, float))[2])))
+        if 0 <= k < n:
+            return k, "the slice shown in the viewer when Analyse was pressed"
+    return n // 2, "the middle slice of the series, where the spine's midline is expected"

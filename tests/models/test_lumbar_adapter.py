@@ -145,3 +145,20 @@ def test_the_adapter_runs_with_torch_blocked():
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def test_the_slice_the_reader_looks_at_is_the_one_analysed(adapter, demo_result):
+    series, mid = demo_result
+    assert mid.extra["analysed_slice_index"] == series.shape[0] // 2
+    k = series.shape[0] // 2 - 1
+    request = single_input(adapter, series)
+    request.focus_lps = tuple(series.image.index_to_world(np.array([10.0, 20.0, float(k)])))
+    result = run_analysis(adapter, request)
+    assert result.extra["analysed_slice_index"] == k
+    assert "viewer" in result.extra["analysed_slice_reason"]
+    assert "the slice you were viewing" in result.summary
+    ks = [
+        series.image.world_to_index(np.array(m.position_lps))[2]
+        for m in result.overlays[0].landmarks
+    ]
+    assert np.allclose(ks, k, atol=1e-6)
