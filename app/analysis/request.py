@@ -67,7 +67,7 @@ def _fill(
         used.add(id(series))
     reasons: list[str] = []
     for slot in sorted(spec.slots, key=lambda s: s.is_mask):  # images before their masks
-        if slot.name in inputs:
+        if slot.name in inputs or not slot.auto:
             continue
         pool = [s for s in study.series if id(s) not in used]
         if slot.is_mask:

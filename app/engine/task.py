@@ -30,6 +30,9 @@ class InputSlot:
     views: tuple[str, ...] = ()  # normalised ViewPosition values (AP, PA, LAT, LL, RL); empty: any
     required: bool = True
     mask_of: str = ""  # a mask slot names the image slot whose grid it lies on
+    # Filled from the study when a series fits; False: only by the user or the mask editor
+    # (a SEG that happens to lie on the CT's grid is not a corrected vertebra map).
+    auto: bool = True
     short: str = ""  # a short name for "this study has only ..." messages, e.g. "an AP"
 
     def __post_init__(self) -> None:

@@ -68,6 +68,8 @@ class CervicalFractureAdapter(OnnxAdapter):
     # ---- input checks --------------------------------------------------------------------------
     def check_slot(self, slot: InputSlot, series: Series) -> None:
         super().check_slot(slot, series)
+        if slot.name == "vertebrae":
+            return  # a label map: its grid is checked against the CT in check_input
         need = f"{self.title} needs {slot.description}"
         body_part = (series.body_part or "").upper().replace(" ", "")
         if body_part in NOT_NECK:
@@ -83,6 +85,15 @@ class CervicalFractureAdapter(OnnxAdapter):
             raise InputRejected(
                 f"{need}; this series covers only {extent:.0f} mm along the body axis "
                 f"({nk} slices), too short to hold C1-C7 (about 100 mm or more)."
+            )
+
+    def check_input(self, request: AnalysisRequest) -> None:
+        super().check_input(request)
+        corrected = request.get("vertebrae")
+        if corrected is not None and corrected.shape != request["ct"].shape:
+            raise InputRejected(
+                f"{self.title}: the corrected vertebra map is {corrected.shape} voxels but the CT "
+                f"is {request['ct'].shape}; it must lie on the CT's own grid."
             )
 
     def reject_if_not_neck(self, out: PipelineOutput, series: Series) -> None:
@@ -108,7 +119,17 @@ class CervicalFractureAdapter(OnnxAdapter):
             manifest = self.manifest
             stage1, stage2 = _stage1_fn(manifest), _stage2_fn(manifest)
         ct = series.image
-        out = run_pipeline(ct, stage1, stage2, timer, top_n=self.top_n, require_all=True)
+        corrected = request.get("vertebrae")
+        stage1_result = None
+        if corrected is not None:  # the annotator's corrected map: stage 2 only
+            with timer.stage("corrected vertebrae", 0.05):
+                grid = P.make_working_grid(ct)
+                labels = np.asarray(corrected.image.array).astype(np.int32)
+                stage1_result = (grid, P.labels_to_working(labels, grid))
+        out = run_pipeline(
+            ct, stage1, stage2, timer, top_n=self.top_n, require_all=True,
+            stage1_result=stage1_result,
+        )  # fmt: skip
         self.reject_if_not_neck(out, series)
         with timer.stage("results", 0.98):
             return self._output(series, out)
