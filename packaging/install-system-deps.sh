@@ -9,7 +9,7 @@ PKGS=(xvfb xauth libgl1 libglx-mesa0 libegl1 libgl1-mesa-dri libglu1-mesa libxre
       libxkbcommon0 libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1
       libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libxcb-xfixes0
       libfontconfig1 libdbus-1-3 fonts-dejavu-core poppler-utils orthanc orthanc-dicomweb
-      dicom3tools)
+      dicom3tools fonts-wqy-microhei)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
