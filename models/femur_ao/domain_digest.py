@@ -4,4 +4,4 @@ pinned in code like the weights so that widening the domain is a reviewed change
 Written by ``python -m app.analysis.domain_calibrate --task femur-ao ... --pin``.
 """
 
-DOMAIN_SHA256 = "12fce5b2e5ea5c52d6e9016e35e18003ac413ee787f2940cab1ae4d566609d6a"
+DOMAIN_SHA256 = "8855491e381e027ee67d5c653e55d690c6c838e499ac63dfebfa71a2c3567023"

@@ -4,4 +4,4 @@ pinned in code like the weights so that widening the domain is a reviewed change
 Written by ``python -m app.analysis.domain_calibrate --task spine-xray ... --pin``.
 """
 
-DOMAIN_SHA256 = "5b5ca410914a7ddff966e170e137830b628688c057b1d7fcdc9d7dde05c447b6"
+DOMAIN_SHA256 = "508687d0a45b31c61e689003dc8dfd341b46042934612cd528dd0c43cfe0c382"
