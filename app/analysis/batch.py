@@ -210,7 +210,12 @@ def explain_positives(
     from app.engine.adapter import ExplainUnavailable
 
     wanted = list(adapter.explain_methods) if "all" in methods else list(dict.fromkeys(methods))
-    chosen = [f for f in result.findings if f.positive and _parent_positive(result, f)]
+    # outside the training domain no finding is called positive: explain the top one only
+    chosen = [
+        f
+        for f in result.findings
+        if not result.no_call and f.positive and _parent_positive(result, f)
+    ]
     if not chosen and result.findings:
         top = [f for f in result.findings if not f.parent] or result.findings
         chosen = [max(top, key=lambda f: f.probability)]
@@ -398,6 +403,7 @@ class SummaryRow:
     seconds: float | None = None
     ref: StudyRef | None = None
     probabilities: dict[str, float] = field(default_factory=dict)
+    no_call: str = ""  # outside the model's training domain: why no decision was taken
 
 
 @dataclass
@@ -456,7 +462,8 @@ def write_summary(
                 labels.append(k)
     buf = io.StringIO()
     w = csv.writer(buf)
-    header = ["study", "status", "reason", "time_s", *_ID_COLUMNS, *(f"p:{k}" for k in labels)]
+    header = ["study", "status", "reason", "time_s", "no_call", *_ID_COLUMNS]
+    header += [f"p:{k}" for k in labels]
     w.writerow([spreadsheet_safe(h) for h in header])
     for r in rows:
         ref = r.ref
@@ -479,7 +486,8 @@ def write_summary(
             "" if r.probabilities.get(k) is None else f"{r.probabilities[k]:.6f}" for k in labels
         ]
         seconds = "" if r.seconds is None else f"{r.seconds:.3f}"
-        text = [spreadsheet_safe(v) for v in (r.study, r.status, r.reason, seconds, *ids)]
+        cells = (r.study, r.status, r.reason, seconds, r.no_call, *ids)
+        text = [spreadsheet_safe(v) for v in cells]
         w.writerow([*text, *probs])  # probabilities: numbers formatted here, never a formula
     return atomic_write_text(path, buf.getvalue())
 
@@ -616,6 +624,7 @@ def _previous_row(folder: Path, task_id: str) -> SummaryRow | None:
         seconds,
         StudyRef.from_json(doc.get("study", {})),
         _probabilities_from_doc(doc),
+        str(doc.get("no_call", "") or ""),
     )
 
 
@@ -656,7 +665,9 @@ def _run_one(
         )
         _move_into_place(staging, final, staging_root)
         seconds = time.perf_counter() - t0
-        row = SummaryRow(name, "ok", "", seconds, run.ref, run.result.probabilities())
+        row = SummaryRow(
+            name, "ok", "", seconds, run.ref, run.result.probabilities(), run.result.no_call
+        )
     except KeyboardInterrupt:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -218,6 +218,11 @@ class Adapter(ABC):
     def model_info(self) -> ModelInfo:
         return ModelInfo(self.task_id, "", {}, "")
 
+    def domain_features(self, request: AnalysisRequest) -> dict | None:
+        """Features of the network's own input per slot for the input-domain check
+        (``app.engine.domain``), or None for a task without one."""
+        return None
+
     def explain(
         self,
         request: AnalysisRequest,

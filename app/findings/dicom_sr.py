@@ -55,6 +55,7 @@ def _group(
     algorithm: hd.sr.AlgorithmIdentification,
     seg: Dataset | None,
     segment_of_value: dict[int, int],
+    no_call: bool = False,
 ):
     ident = hd.sr.TrackingIdentifier(uid=hd.UID(), identifier=_identifier(f)[:64])
     measurements = [
@@ -62,7 +63,8 @@ def _group(
         hd.sr.Measurement(THRESHOLD, float(f.threshold), _UNIT),
     ]
     call = codes.SCT.Present if f.positive else codes.SCT.Absent
-    evaluations = [hd.sr.QualitativeEvaluation(FINDING, call)]
+    # Outside the model's training domain no decision is taken: the SR asserts neither.
+    evaluations = None if no_call else [hd.sr.QualitativeEvaluation(FINDING, call)]
     _, site = default_codes(f.label)
     sites = [hd.sr.FindingSite(site)] if site != codes.SCT.Tissue else None
     about_fracture = "fract" in f"{f.label} {f.group} {f.parent} {task_id}".lower()
@@ -101,7 +103,10 @@ def write_sr(
         observer_device_context=hd.sr.ObserverContext(codes.DCM.Device, device)
     )
     numbers = segment_numbers(seg)
-    groups = [_group(result.task_id, f, algorithm, seg, numbers) for f in result.findings]
+    groups = [
+        _group(result.task_id, f, algorithm, seg, numbers, bool(result.no_call))
+        for f in result.findings
+    ]
     report = hd.sr.MeasurementReport(
         observation_context=context,
         procedure_reported=codes.LN.DiagnosticImagingReport,

@@ -108,9 +108,10 @@ def text_summary(inp: ReportInput) -> str:
     for run in inp.runs:
         r = run.result
         pos = [f.label for f in r.findings if f.positive]
+        calls = f"no call ({r.no_call})" if r.no_call else f"positive: {', '.join(pos) or 'none'}"
         lines.append(
             f"Run {r.task_id} ({r.provenance.model_name} {r.provenance.model_version}): "
-            f"{len(r.findings)} findings, positive: {', '.join(pos) or 'none'}"
+            f"{len(r.findings)} findings, {calls}"
         )
     if not inp.runs:
         lines.append("No analysis run on this series.")

@@ -3,6 +3,7 @@ assertions on the layer's data and on the drawn pixels (captured through VTK).""
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from app.ui.capture import capture_window, save_png
 from tests.gui.conftest import WAIT_MS, open_and_wait, settle
 
 pytestmark = pytest.mark.gui
-SHOTS = Path(__file__).resolve().parents[2] / ".pytest_shots"
+SHOTS = Path(tempfile.gettempdir()) / "osteoview-shots"  # to look at; never in the repository
 
 
 def _send(widget, kind, pos, buttons, which, mods=Qt.KeyboardModifier.NoModifier) -> None:
