@@ -4,6 +4,11 @@ Every assertion reads rendered pixels captured through VTK (vtkWindowToImageFilt
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -14,6 +19,7 @@ from app.ui.slice_view import CROSSHAIR_COLOUR
 from tests.gui.conftest import WAIT_MS, colour_mask, open_and_wait, settle
 
 pytestmark = pytest.mark.gui
+REPO = Path(__file__).resolve().parents[2]
 _CROSS_RGB = tuple(int(c * 255) for c in CROSSHAIR_COLOUR)
 
 
@@ -308,27 +314,39 @@ def test_real_gantry_tilted_ct_renders_in_three_views(qtbot, window, real_data):
     assert abs((cols.min() + cols.max()) / 2 - centre) < 0.1 * grey.shape[1]
 
 
-def test_run_viewer_opens_the_path_from_the_command_line(qtbot, ct_dir, tmp_path, monkeypatch):
-    from app.ui.main import MainWindow, run_viewer
+RUN_VIEWER = """
+import sys
+from PySide6 import QtCore, QtWidgets
+from app.ui.main import MainWindow, run_viewer
 
-    monkeypatch.setenv("OSTEOVIEW_SETTINGS", str(tmp_path / "settings.ini"))
-    app = QtWidgets.QApplication.instance()
-    seen = {}
-    deadline = QtCore.QDeadlineTimer(WAIT_MS)
+app = QtWidgets.QApplication(sys.argv[:1])
+deadline = QtCore.QDeadlineTimer(60000)
 
-    def poll():
-        wins = [w for w in app.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
-        if wins and wins[0].series is not None and not wins[0].is_busy():
-            seen["description"] = wins[0].series.description
-            wins[0].close()
-            app.quit()
-        elif deadline.hasExpired():
-            for w in wins:
-                w.close()
-            app.quit()
-        else:
-            QtCore.QTimer.singleShot(50, poll)
 
-    QtCore.QTimer.singleShot(50, poll)
-    assert run_viewer([str(ct_dir)]) == 0
-    assert seen.get("description") == "viewer test phantom"
+def poll():
+    wins = [w for w in app.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
+    if wins and wins[0].series is not None and not wins[0].is_busy():
+        print("SHOWN", wins[0].series.description, flush=True)
+        wins[0].close()
+        app.quit()
+    elif deadline.hasExpired():
+        app.quit()
+    else:
+        QtCore.QTimer.singleShot(50, poll)
+
+
+QtCore.QTimer.singleShot(50, poll)
+print("RC", run_viewer([sys.argv[1]]), flush=True)
+"""
+
+
+def test_run_viewer_opens_the_path_from_the_command_line(ct_dir, tmp_path):
+    # In a process of its own: once app.exec() has returned, this QApplication is closing and
+    # drops signals that later tests' worker threads send.
+    env = {**os.environ, "OSTEOVIEW_SETTINGS": str(tmp_path / "settings.ini")}
+    r = subprocess.run(
+        [sys.executable, "-c", RUN_VIEWER, str(ct_dir)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert "SHOWN viewer test phantom" in r.stdout, r.stdout + r.stderr
+    assert "RC 0" in r.stdout, r.stdout + r.stderr
