@@ -140,7 +140,7 @@ class AnalysisActions(SlotActions, ExplainActions):
             if self._analysed_series is not self.series:
                 self._end_analysis("The analysed series is no longer shown; run it again.")
                 return
-            self.requests[id(result)] = worker.request
+            self.request_of_result[id(result)] = worker.request
             self.result_adapters[id(result)] = worker.adapter  # None: the registered one
         self.findings.set_running(False)
         self.findings.stage_label.setText(f"{result.task_id}: done")
@@ -149,7 +149,7 @@ class AnalysisActions(SlotActions, ExplainActions):
     # ---- showing a result -------------------------------------------------------------------
     def result_panes(self, result: AnalysisResult) -> list:
         """The image inputs of ``result``'s request (masks are drawn on their image)."""
-        request = self.requests.get(id(result))
+        request = self.request_of_result.get(id(result))
         if request is None:
             return []
         return input_panes(request.inputs, self.mask_slots(result.task_id))
@@ -166,7 +166,7 @@ class AnalysisActions(SlotActions, ExplainActions):
         self.layers.clear(source)
         panes = self.result_panes(result)
         side_by_side = needs_side_by_side(panes)
-        inputs = self.requests[id(result)].inputs if side_by_side else {}
+        inputs = self.request_of_result[id(result)].inputs if side_by_side else {}
         overlays = list(result.overlays) if side_by_side else self.overlays_for_shown(result)
         heatmaps = [ov for ov in overlays if isinstance(ov, HeatmapOverlay)]
         # one class map at a time (the panel chooses which): the adapter's pick, else the first
@@ -189,7 +189,7 @@ class AnalysisActions(SlotActions, ExplainActions):
     def overlays_for_shown(self, result: AnalysisResult) -> list:
         """The result's overlays computed on the series on screen: an overlay is drawn only on
         the input it belongs to (spine draws the AP masks on the AP view, not on the lateral)."""
-        request = self.requests.get(id(result))
+        request = self.request_of_result.get(id(result))
         if request is None or self.series is None:
             return list(result.overlays)
         mine = {slot for slot, s in request.inputs.items() if s is self.series}

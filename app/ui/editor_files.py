@@ -90,7 +90,7 @@ class EditorFiles:
 
         ui, win = self.ui, self.window
         result = win.result
-        request = win.requests.get(id(result)) if result is not None else None
+        request = win.request_of_result.get(id(result)) if result is not None else None
         if ui.editor is None or request is None:
             win.statusBar().showMessage("Re-run: analyse the study first, then edit its mask", 8000)
             return False

@@ -22,7 +22,7 @@ class ExplainActions:
 
     def _explain_methods(self, result: AnalysisResult) -> tuple[str, ...]:
         """The methods that can explain ``result``'s findings (none without the run's inputs)."""
-        if id(result) not in self.requests:
+        if id(result) not in self.request_of_result:
             return ()
         adapter = self.result_adapters.get(id(result))
         if adapter is not None:
@@ -38,7 +38,7 @@ class ExplainActions:
         """Explain ``finding`` of the shown result by ``method`` in a worker (progress, Cancel);
         the explanation's maps become layers on the views of their inputs."""
         result = self.result
-        request = self.requests.get(id(result)) if result is not None else None
+        request = self.request_of_result.get(id(result)) if result is not None else None
         if result is None or request is None:
             self.findings.show_message("Run the task first: an explanation needs its inputs.")
             return
@@ -70,7 +70,7 @@ class ExplainActions:
         if result is not self.result:
             self._end_analysis("The explained result is no longer shown; explain it again.")
             return
-        inputs = self.requests[id(result)].inputs
+        inputs = self.request_of_result[id(result)].inputs
         source = f"explain:{result.task_id}"
         names = {ov.name for ov in overlays}
         for layer in [la for la in self.layers if la.source == source and la.name in names]:

@@ -58,7 +58,7 @@ class MainWindow(OpeningActions, AnalysisActions, QtWidgets.QMainWindow):
         # every result of this session per series UID (the report lists them all)
         self.session_results: dict[str, list[AnalysisResult]] = {}
         # the request each result was computed from (its inputs by slot), by result identity
-        self.requests: dict[int, object] = {}
+        self.request_of_result: dict[int, object] = {}
         # task id -> slot -> series the user assigned ("Use as" in the series browser)
         self.slot_overrides: dict[str, dict[str, Series]] = {}
         self.mask_worker: LoadWorker | None = None

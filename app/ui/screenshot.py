@@ -48,7 +48,7 @@ def take_screenshot(
         adapter = get_adapter(task)
         request = resolve_inputs(adapter.spec, result, path, adapter=adapter, prefer=series)
         analysis = run_analysis(adapter, request)
-        window.requests[id(analysis)] = request
+        window.request_of_result[id(analysis)] = request
         window.findings.task_combo.setCurrentText(task)
         window.apply_result(analysis, prepare_result(analysis))
         # centre on the first positive region when there is one, as a reader would click it
