@@ -15,8 +15,6 @@ that are complete (unless ``force``) and clears what a dead run left in ``.stagi
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import os
 import shutil
 import signal
@@ -28,15 +26,24 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
 
+from app.analysis.discovery import StudyEntry, discover_studies, looks_like_batch
+from app.analysis.explain import explain_positives
 from app.analysis.request import resolve_inputs, series_by_uid_or_path
 from app.analysis.runner import run_analysis
 from app.analysis.staging import REPORT_FILE, pid_alive
+from app.analysis.summary import (
+    BatchProgress,
+    BatchResult,
+    SummaryRow,
+    _probabilities_from_doc,
+    spreadsheet_safe,
+    write_summary,
+)
 from app.engine.adapter import Adapter, AnalysisRequest, InputRejected
 from app.errors import describe_os_error, user_errors
 from app.findings.io import (
     FindingsFormatError,
     StudyRef,
-    atomic_write_text,
     is_complete,
     read_document,
     write_result,
@@ -45,11 +52,29 @@ from app.findings.pseudonym import installation_key, pseudonym
 from app.findings.types import AnalysisResult
 from app.study.model import LoadResult, Series, Study, StudyLoadError
 
+# Re-exported: callers import the batch's parts from here (discovery, summary, explain).
+__all__ = [
+    "REPORT_FILE",
+    "SUMMARY_FILE",
+    "AnalyzeOptions",
+    "BatchProgress",
+    "BatchResult",
+    "StudyEntry",
+    "StudyRun",
+    "SummaryRow",
+    "analyze_study",
+    "discover_studies",
+    "explain_positives",
+    "load_study",
+    "looks_like_batch",
+    "request_for",
+    "run_batch",
+    "spreadsheet_safe",
+    "write_summary",
+]
+
 SUMMARY_FILE = "summary.csv"
 STAGING = ".staging"
-# Files in a batch folder that are not studies.
-_NOT_STUDIES = {".csv", ".json", ".txt", ".md", ".pdf", ".log", ".py", ".html"}
-_STUDY_SUFFIXES = (".nii.gz", ".nii", ".dcm", ".dicom", ".png", ".jpg", ".jpeg", ".tif", ".tiff")
 
 Loader = Callable[[Path], LoadResult]
 
@@ -188,308 +213,6 @@ def analyze_study(
         )
     timings["write_s"] = time.perf_counter() - t2
     return StudyRun(study, series, result, request, ref, findings_path, report_path, timings)
-
-
-def explain_positives(
-    adapter: Adapter,
-    request: AnalysisRequest,
-    result: AnalysisResult,
-    methods: tuple[str, ...] | list[str],
-    progress: Callable[[str, float], None] | None = None,
-    cancel: Callable[[], bool] | None = None,
-) -> list:
-    """Explain the positive findings (the most probable top-level one when none is) by
-    ``methods`` ("all": every method the task has) and add the maps to ``result.overlays``, so
-    findings.json and the report carry them; the explaining maps are moved to the front of the
-    list, so the report's key images show them first. A positive finding under a negative
-    parent (a femur's "normal" type when it is not fractured) is not explained: it is the detail
-    of a negative call. What was explained, and what could not be and why, is recorded in
-    ``result.extra["explanations"]``. Returns the overlays added."""
-    # imported here: only --explain needs the explain step
-    from app.analysis.explain import explain
-    from app.engine.adapter import ExplainUnavailable
-
-    wanted = list(adapter.explain_methods) if "all" in methods else list(dict.fromkeys(methods))
-    # outside the training domain no finding is called positive: explain the top one only
-    chosen = [
-        f
-        for f in result.findings
-        if not result.no_call and f.positive and _parent_positive(result, f)
-    ]
-    if not chosen and result.findings:
-        top = [f for f in result.findings if not f.parent] or result.findings
-        chosen = [max(top, key=lambda f: f.probability)]
-    records: list[dict] = result.extra.setdefault("explanations", [])
-    added: list = []
-    shown: list = []  # every overlay explaining a chosen finding, in the order explained
-    jobs = [(f, m) for f in chosen for m in wanted]
-    for n, (finding, method) in enumerate(jobs):
-        who = f"{finding.side} {finding.label}".strip()
-        record = {"finding": who, "method": method}
-        t0 = time.perf_counter()
-
-        def step(stage: str, fraction: float, n: int = n, who: str = who, m: str = method) -> None:
-            if progress:
-                progress(f"explain {who} by {m}: {stage}", (n + fraction) / len(jobs))
-
-        try:
-            overlays = explain(adapter, request, result, finding, method, step, cancel)
-        except ExplainUnavailable as exc:
-            record["unavailable"] = str(exc)
-            records.append(record)
-            continue
-        for ov in overlays:
-            if all(ov is not o for o in result.overlays):  # a CAM made by the run is there already
-                result.overlays.append(ov)
-                added.append(ov)
-            if all(ov is not o for o in shown):
-                shown.append(ov)
-        record["overlays"] = [ov.name for ov in overlays]
-        record["seconds"] = round(time.perf_counter() - t0, 3)
-        records.append(record)
-    # The maps asked for go first, per finding (its SHAP beside its CAM): the report's key
-    # images take heatmaps in this order, up to its limit.
-    rest = [o for o in result.overlays if all(o is not s for s in shown)]
-    result.overlays[:] = shown + rest
-    return added
-
-
-def _parent_positive(result: AnalysisResult, finding) -> bool:
-    """True when the finding has no parent finding, or its parent (same side) is positive."""
-    parents = [
-        f
-        for f in result.findings
-        if finding.parent and f.side == finding.side and finding.parent in (f.label, f.group)
-    ]
-    return not parents or any(p.positive for p in parents)
-
-
-# ---- discovering studies ------------------------------------------------------------------------
-@dataclass
-class StudyEntry:
-    name: str
-    path: Path
-    paths: list[Path] = field(default_factory=list)  # every folder/file of this study
-    study_uid: str = ""  # from the first DICOM header found; "" when not DICOM
-
-    def __post_init__(self) -> None:
-        if not self.paths:
-            self.paths = [self.path]
-
-
-def _candidates(root: Path, exclude: Path | None) -> list[StudyEntry]:
-    """One entry per subfolder or image file of ``root`` (hidden files and side files skipped)."""
-    entries: list[StudyEntry] = []
-    used: set[str] = set()
-    excluded = exclude.resolve() if exclude is not None else None
-    for child in sorted(root.iterdir(), key=lambda p: p.name):
-        if child.name.startswith(".") or child.name == "DICOMDIR":
-            continue
-        if excluded is not None and child.resolve() == excluded:
-            continue
-        if child.is_file() and child.suffix.lower() in _NOT_STUDIES:
-            continue
-        if not (child.is_dir() or child.is_file()):
-            continue
-        name = child.name
-        if child.is_file():
-            for suffix in _STUDY_SUFFIXES:
-                if name.lower().endswith(suffix):
-                    name = name[: -len(suffix)]
-                    break
-        if name in used or not name:
-            name = child.name
-        used.add(name)
-        entries.append(StudyEntry(name, child))
-    return entries
-
-
-def _group_by_study(entries: list[StudyEntry]) -> list[StudyEntry]:
-    """Entries holding the same StudyInstanceUID become one (named after the first)."""
-    from app.study.peek import study_uid_of  # lazy: pydicom
-
-    groups: dict[str, StudyEntry] = {}
-    out: list[StudyEntry] = []
-    for e in entries:
-        uid = study_uid_of(e.path)
-        if uid and uid in groups:
-            groups[uid].paths.append(e.path)
-            continue
-        if uid:
-            groups[uid] = e
-            e.study_uid = uid
-        out.append(e)
-    return out
-
-
-def discover_studies(root: Path, exclude: Path | None = None) -> list[StudyEntry]:
-    """The studies under ``root``: its subfolders and files, grouped by StudyInstanceUID."""
-    return _group_by_study(_candidates(Path(root), exclude))
-
-
-def looks_like_batch(root: Path) -> bool:
-    """A folder holding only subfolders (the RSNA ``train_images/<UID>/`` layout) of more than one
-    study is a batch; the series folders of one study (AP/, LAT/) are not."""
-    root = Path(root)
-    if not root.is_dir():
-        return False
-    children = [
-        c
-        for c in root.iterdir()
-        if not c.name.startswith(".") and not (c.is_file() and c.suffix.lower() in _NOT_STUDIES)
-    ]
-    if not children or not all(c.is_dir() for c in children):
-        return False
-    return len(discover_studies(root)) > 1
-
-
-# ---- progress -----------------------------------------------------------------------------------
-def _clock(seconds: float) -> str:
-    seconds = int(round(seconds))
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
-class BatchProgress:
-    """A progress bar with ETA on stderr: redrawn in place on a terminal, one line per study otherwise."""
-
-    def __init__(self, total: int, to_run: int, stream: TextIO | None = None) -> None:
-        self.total, self.to_run = total, to_run
-        self.stream = stream or sys.stderr
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.started = time.perf_counter()
-        self.done = 0
-        self.ran = 0
-        self.ran_seconds = 0.0
-
-    def _bar(self) -> str:
-        frac = self.done / self.total if self.total else 1.0
-        filled = int(round(frac * 20))
-        elapsed = time.perf_counter() - self.started
-        remaining = self.to_run - self.ran
-        eta = "--:--"
-        if self.ran:
-            eta = _clock(self.ran_seconds / self.ran * remaining)
-        elif remaining == 0:
-            eta = "0:00"
-        width = len(str(self.total))
-        return (
-            f"[{self.done:>{width}}/{self.total}] {frac:4.0%} |{'#' * filled}{'.' * (20 - filled)}| "
-            f"elapsed {_clock(elapsed)} ETA {eta}"
-        )
-
-    def stage(self, name: str, stage: str, fraction: float) -> None:
-        if self.tty:
-            self.stream.write(f"\r\033[K{self._bar()}  {name}: {stage} {fraction:.0%}")
-            self.stream.flush()
-
-    def finished(self, name: str, status: str, seconds: float, ran: bool) -> None:
-        self.done += 1
-        if ran:
-            self.ran += 1
-            self.ran_seconds += seconds
-        line = f"{self._bar()}  {name}: {status}" + (f" ({seconds:.1f} s)" if ran else "")
-        self.stream.write(("\r\033[K" if self.tty else "") + line + "\n")
-        self.stream.flush()
-
-
-# ---- the batch ----------------------------------------------------------------------------------
-@dataclass
-class SummaryRow:
-    study: str
-    status: str  # ok, failed, pending
-    reason: str = ""
-    seconds: float | None = None
-    ref: StudyRef | None = None
-    probabilities: dict[str, float] = field(default_factory=dict)
-    no_call: str = ""  # outside the model's training domain: why no decision was taken
-
-
-@dataclass
-class BatchResult:
-    rows: list[SummaryRow]
-    summary_path: Path
-    interrupted: bool = False
-
-    @property
-    def failed(self) -> list[SummaryRow]:
-        return [r for r in self.rows if r.status == "failed"]
-
-
-_ID_COLUMNS = (
-    "patient_id",
-    "patient_name",
-    "study_date",
-    "accession",
-    "study_uid",
-    "series_uid",
-    "modality",
-)
-
-
-def _probabilities_from_doc(doc: dict) -> dict[str, float]:
-    out = {}
-    for f in doc.get("findings", []):
-        key = f"{f['side']}:{f['label']}" if f.get("side") else f["label"]
-        out[key] = f.get("probability")
-    return out
-
-
-# A spreadsheet runs a cell that starts with one of these as a formula (=HYPERLINK(...) sends
-# data away, +cmd|... runs a program); the full-width forms are converted by some input methods.
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
-
-
-def spreadsheet_safe(value: object) -> str:
-    """The cell as text, with a leading single quote when a spreadsheet would read it as a
-    formula (OWASP's CSV injection advice); leading spaces do not hide a formula."""
-    text = "" if value is None else str(value)
-    if text.lstrip(" ").startswith(_FORMULA_STARTS):
-        return "'" + text
-    return text
-
-
-def write_summary(
-    path: Path, rows: list[SummaryRow], anonymise: bool, key: bytes | None = None
-) -> Path:
-    """summary.csv, one row per study; with ``anonymise`` identifiers become pseudonyms (under
-    ``key``, else the installation's secret) and every text cell is spreadsheet-safe."""
-    labels: list[str] = []
-    for r in rows:
-        for k in r.probabilities:
-            if k not in labels:
-                labels.append(k)
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    header = ["study", "status", "reason", "time_s", "no_call", *_ID_COLUMNS]
-    header += [f"p:{k}" for k in labels]
-    w.writerow([spreadsheet_safe(h) for h in header])
-    for r in rows:
-        ref = r.ref
-        if ref is not None and anonymise:
-            ref = ref.anonymised_copy(key)
-        ids = (
-            [
-                ref.patient.patient_id,
-                ref.patient.name,
-                ref.patient.study_date,
-                ref.patient.accession,
-                ref.study_uid,
-                ref.series_uid,
-                ref.modality,
-            ]
-            if ref is not None
-            else [""] * len(_ID_COLUMNS)
-        )
-        probs = [
-            "" if r.probabilities.get(k) is None else f"{r.probabilities[k]:.6f}" for k in labels
-        ]
-        seconds = "" if r.seconds is None else f"{r.seconds:.3f}"
-        cells = (r.study, r.status, r.reason, seconds, r.no_call, *ids)
-        text = [spreadsheet_safe(v) for v in cells]
-        w.writerow([*text, *probs])  # probabilities: numbers formatted here, never a formula
-    return atomic_write_text(path, buf.getvalue())
 
 
 @contextlib.contextmanager

@@ -8,7 +8,9 @@ Results are cached by (weights sha256, input hash, finding, method): asking twic
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 
 from app.analysis.runner import tie_overlays_to_slots
 from app.engine.adapter import (
@@ -95,3 +97,81 @@ def explain(
     if progress:
         progress("explained", 1.0)
     return overlays
+
+
+# ---- explaining a finished run (CLI --explain) ---------------------------------------------
+def explain_positives(
+    adapter: Adapter,
+    request: AnalysisRequest,
+    result: AnalysisResult,
+    methods: tuple[str, ...] | list[str],
+    progress: Callable[[str, float], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> list:
+    """Explain the positive findings (the most probable top-level one when none is) by
+    ``methods`` ("all": every method the task has) and add the maps to ``result.overlays``, so
+    findings.json and the report carry them; the explaining maps are moved to the front of the
+    list, so the report's key images show them first. A positive finding under a negative
+    parent (a femur's "normal" type when it is not fractured) is not explained: it is the detail
+    of a negative call. What was explained, and what could not be and why, is recorded in
+    ``result.extra["explanations"]``. Returns the overlays added."""
+    # imported here: only --explain needs the explain step
+    from app.analysis.explain import explain
+    from app.engine.adapter import ExplainUnavailable
+
+    wanted = list(adapter.explain_methods) if "all" in methods else list(dict.fromkeys(methods))
+    # outside the training domain no finding is called positive: explain the top one only
+    chosen = [
+        f
+        for f in result.findings
+        if not result.no_call and f.positive and _parent_positive(result, f)
+    ]
+    if not chosen and result.findings:
+        top = [f for f in result.findings if not f.parent] or result.findings
+        chosen = [max(top, key=lambda f: f.probability)]
+    records: list[dict] = result.extra.setdefault("explanations", [])
+    added: list = []
+    shown: list = []  # every overlay explaining a chosen finding, in the order explained
+    jobs = [(f, m) for f in chosen for m in wanted]
+    for n, (finding, method) in enumerate(jobs):
+        who = f"{finding.side} {finding.label}".strip()
+        record = {"finding": who, "method": method}
+        t0 = time.perf_counter()
+
+        def step(stage: str, fraction: float, n: int = n, who: str = who, m: str = method) -> None:
+            if progress:
+                progress(f"explain {who} by {m}: {stage}", (n + fraction) / len(jobs))
+
+        try:
+            overlays = explain(adapter, request, result, finding, method, step, cancel)
+        except ExplainUnavailable as exc:
+            record["unavailable"] = str(exc)
+            records.append(record)
+            continue
+        for ov in overlays:
+            if all(ov is not o for o in result.overlays):  # a CAM made by the run is there already
+                result.overlays.append(ov)
+                added.append(ov)
+            if all(ov is not o for o in shown):
+                shown.append(ov)
+        record["overlays"] = [ov.name for ov in overlays]
+        record["seconds"] = round(time.perf_counter() - t0, 3)
+        records.append(record)
+    # The maps asked for go first, per finding (its SHAP beside its CAM): the report's key
+    # images take heatmaps in this order, up to its limit.
+    rest = [o for o in result.overlays if all(o is not s for s in shown)]
+    result.overlays[:] = shown + rest
+    return added
+
+
+def _parent_positive(result: AnalysisResult, finding) -> bool:
+    """True when the finding has no parent finding, or its parent (same side) is positive."""
+    parents = [
+        f
+        for f in result.findings
+        if finding.parent and f.side == finding.side and finding.parent in (f.label, f.group)
+    ]
+    return not parents or any(p.positive for p in parents)
+
+
+# ---- discovering studies ------------------------------------------------------------------------
