@@ -166,15 +166,7 @@ def _run_batch(args, path: Path, out: Path, adapter) -> int:
         raise CliError(f"{args.report}: in a batch --report takes no file name (one per study)")
     if not path.is_dir():
         raise CliError(f"{path}: --batch needs a folder of studies")
-    options = AnalyzeOptions(
-        series_uid=args.series,
-        anonymise=args.anonymise,
-        page_size=args.page_size,
-        inputs=args.inputs,
-        explain=args.explain,
-        pseudonym_key=args.pseudonym_key,
-        seg=args.seg,
-    )
+    options = _options(args)
     if getattr(args, "cluster", None):  # the same batch, one Dask task per study
         from app.analysis.cluster import run_batch_on_cluster
 
@@ -223,15 +215,7 @@ def _run_single(args, path: Path, out: Path, adapter) -> int:
         report = Path(args.report)
         if report.suffix.lower() != ".pdf":
             raise CliError(f"{report}: the report must be a .pdf file")
-    options = AnalyzeOptions(
-        series_uid=args.series,
-        anonymise=args.anonymise,
-        page_size=args.page_size,
-        inputs=args.inputs,
-        explain=args.explain,
-        pseudonym_key=args.pseudonym_key,
-        seg=args.seg,
-    )
+    options = _options(args)
     line = _StageLine()
     # Everything is written into a staging folder beside DIR and published when complete: a
     # report that fails half-way leaves no findings.json behind to block the next run.
@@ -249,6 +233,19 @@ def _run_single(args, path: Path, out: Path, adapter) -> int:
 
         send(args, run)
     return 0
+
+
+def _options(args: argparse.Namespace) -> AnalyzeOptions:
+    """The analysis options the command line gives, for one study or a batch alike."""
+    return AnalyzeOptions(
+        series_uid=args.series,
+        anonymise=args.anonymise,
+        page_size=args.page_size,
+        inputs=args.inputs,
+        explain=args.explain,
+        pseudonym_key=args.pseudonym_key,
+        seg=args.seg,
+    )
 
 
 def _print_summary(run: StudyRun) -> None:

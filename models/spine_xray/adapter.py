@@ -32,6 +32,7 @@ from app.findings import DEMO_DISCLAIMER, AnalysisResult, Finding, HeatmapOverla
 from app.findings.types import LabelMapOverlay, Overlay
 from app.study.geometry import ImageVolume
 from app.study.model import Series
+from models.spine_xray.labels import MASK_COLORS
 from models.spine_xray.levels import vertebra_components, vertebra_measures
 from models.spine_xray.preprocess import (
     Letterbox,
@@ -53,16 +54,7 @@ PRIORITY = {
     "lateral": ("LAT Vertebra", "LAT Spinous Process", "LAT Disk Height",
                 "LAT Anterior Vertebral Line", "LAT Posterior Vertebral Line"),
 }  # fmt: skip
-COLORS = {
-    "AP Pedicle": (255, 225, 25),
-    "AP Spinous Process": (245, 130, 48),
-    "AP Vertebra": (0, 130, 200),
-    "LAT Anterior Vertebral Line": (230, 25, 75),
-    "LAT Disk Height": (60, 180, 75),
-    "LAT Posterior Vertebral Line": (255, 225, 25),
-    "LAT Spinous Process": (245, 130, 48),
-    "LAT Vertebra": (0, 130, 200),
-}
+COLORS = MASK_COLORS  # one table with the phantom's truth masks
 LEVEL_COLORS = ((230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
                 (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60))  # fmt: skip
 NOT_SPINE = frozenset(

@@ -21,6 +21,7 @@ import numpy as np
 from scipy import ndimage
 
 from models.common import xray_render as xr
+from models.spine_xray.labels import MASK_COLORS
 
 TASK_ID = "spine-xray"
 CLASSES: tuple[str, ...] = ("Normal", "Damaged")
@@ -33,16 +34,6 @@ LAT_MASKS: tuple[str, ...] = (
     "LAT Spinous Process",
     "LAT Vertebra",
 )
-MASK_COLORS: dict[str, tuple[int, int, int]] = {
-    "AP Pedicle": (255, 225, 25),
-    "AP Spinous Process": (245, 130, 48),
-    "AP Vertebra": (0, 130, 200),
-    "LAT Anterior Vertebral Line": (230, 25, 75),
-    "LAT Disk Height": (60, 180, 75),
-    "LAT Posterior Vertebral Line": (255, 225, 25),
-    "LAT Spinous Process": (245, 130, 48),
-    "LAT Vertebra": (0, 130, 200),
-}
 # Typical adult dimensions (mm) per level: body height, coronal width, sagittal depth; and the
 # height of the disc below each level (the last is L5-S1).
 HEIGHT = np.array([22.0, 23.5, 25.0, 26.0, 27.0, 27.0, 26.0])
