@@ -9,7 +9,7 @@ RUNTIME := $(VENV)/.runtime-$(HASH)
 STAMP   := $(VENV)/.installed-$(HASH)
 DEMO    := resources/demo
 
-.PHONY: install install-runtime run test bench fuzz lint format demo clean
+.PHONY: install install-runtime run test bench fuzz lint format demo clean package test-package
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -45,6 +45,15 @@ FUZZ_COUNT ?= 10000
 FUZZ_SEED  ?= 0
 fuzz: install
 	$(BIN)/python -m tests.fuzz.harness --count $(FUZZ_COUNT) --seed $(FUZZ_SEED)
+
+# The wheel, the self-contained bundle (PyInstaller) and the .deb, in build/package/out (see
+# packaging/build.sh; PyPI and dpkg-deb only). test-package unpacks the .deb into a temporary root
+# and runs it with no Python on PATH (tests/packaging, marked slow).
+package:
+	bash packaging/build.sh
+
+test-package: install package
+	OSTEOVIEW_TEST_PACKAGE=1 $(BIN)/python -m pytest -q -s -m slow tests/packaging
 
 lint: install
 	$(BIN)/ruff check app models tests

@@ -14,7 +14,8 @@ import pytest
 from PIL import Image
 
 from app.analysis import explain as explain_mod
-from app.analysis.batch import AnalyzeOptions, analyze_study, discover_studies, looks_like_batch
+from app.analysis.discovery import discover_studies, looks_like_batch
+from app.analysis.one_study import AnalyzeOptions, analyze_study
 from app.analysis.request import resolve_inputs
 from app.analysis.runner import run_analysis
 from app.analysis.tasks import available_tasks, get_adapter, get_spec

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from app.analysis.batch import AnalyzeOptions, default_loader, discover_studies, run_batch
+from app.analysis.batch import run_batch
+from app.analysis.discovery import discover_studies
+from app.analysis.one_study import AnalyzeOptions, default_loader
 from app.analysis.tasks import get_adapter
 from app.cli import main
 from app.findings.io import is_complete

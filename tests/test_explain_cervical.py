@@ -2,10 +2,8 @@
 box in the study's geometry, it explains the run's own stage-2 input, and shuffled stage-2
 weights change it (Adebayo et al.'s model-randomisation check).
 
-The demo weights barely see the phantom fractures (C2 p~0.26 on the bundled demo study), so
-the share of positive attribution on the vertebra itself was measured at 0.26-0.30 against a
-chance of 0.23-0.26 (the vertebra's share of its crop): no truth-region threshold is asserted
-here; the femur test (tests/test_explain_femur.py) carries that check.
+The truth-region check (positive attribution on the fracture, above chance) is in
+tests/test_explain_shap_cervical_truth.py.
 """
 
 from __future__ import annotations

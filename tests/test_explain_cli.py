@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.analysis.batch import explain_positives
+from app.analysis.explain import explain_positives
 from app.cli import main
 from app.engine.adapter import Adapter, AnalysisRequest, ExplainUnavailable, ModelOutput
 from app.engine.task import InputSlot, TaskSpec
@@ -24,7 +24,7 @@ from app.study.model import Series
 
 REPO = Path(__file__).resolve().parents[1]
 FEMUR = REPO / "resources/demo/femur-ao/trochanteric_A2_left"
-CERVICAL = REPO / "resources/demo/cervical-fracture/phantom_no_fracture"
+LUMBAR = REPO / "resources/demo/lumbar-mri/01_normal"
 
 
 @pytest.fixture(autouse=True)
@@ -71,10 +71,11 @@ def test_femur_shap_maps_are_written_and_reported(tmp_path, capsys):
 
 
 def test_a_method_the_task_lacks_is_refused_before_loading(tmp_path, capsys):
-    rc = main(["analyze", str(CERVICAL), "--task", "cervical-fracture", "--out",
-               str(tmp_path / "o"), "--explain", "cam"])  # fmt: skip
+    # the lumbar task has no explanation method (calcaneus, the example before, now has SHAP)
+    rc = main(["analyze", str(LUMBAR), "--task", "lumbar-mri", "--out",
+               str(tmp_path / "o"), "--explain", "shap"])  # fmt: skip
     err = capsys.readouterr().err
-    assert rc == 2 and "cannot explain by cam (it has: shap)" in err
+    assert rc == 2 and "lumbar-mri has no explanation methods" in err
     assert not (tmp_path / "o").exists()
 
 

@@ -197,3 +197,23 @@ def test_an_interrupted_write_keeps_the_old_file_and_leaves_no_temporary(tmp_pat
         raise RuntimeError("disk full, say")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["findings.json"]
+
+
+@pytest.mark.parametrize(
+    "edit, says",
+    [
+        (lambda d: d["findings"][0].update(probability="0.9"), "'probability' must be a number"),
+        (lambda d: d["findings"][0].update(label=["x"]), "'label' must be a string"),
+        (lambda d: d["provenance"].update(task_id=None), "'task_id' must be a string"),
+    ],
+)
+def test_a_wrongly_typed_field_is_refused_not_coerced(tmp_path, edit, says):
+    """findings.json is read through the typed records it shares with the child processes'
+    messages (app.findings.serial): a field of the wrong type names itself."""
+    _, series = _ct_series()
+    path = write_result(run_on_series(FakeCTAdapter(), series), tmp_path)
+    doc = json.loads(path.read_text())
+    edit(doc)
+    path.write_text(json.dumps(doc))
+    with pytest.raises(FindingsFormatError, match=f"incomplete findings file.*{says}"):
+        read_findings(path)

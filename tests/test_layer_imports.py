@@ -11,8 +11,9 @@ import pytest
 
 APP = Path(__file__).resolve().parents[1] / "app"
 
-# Below every layer: the package itself (its version), the atomic writer, the user-error list.
-SHARED = {"app", "app.atomic", "app.errors"}
+# Below every layer: the package itself (its version), the atomic writer, the user-error list,
+# the pickle-free message format of the child processes.
+SHARED = {"app", "app.atomic", "app.errors", "app.ipc"}
 ALLOWED = {
     "findings": SHARED | {"app.findings", "app.study"},
     "viewstate": SHARED | {"app.viewstate", "app.findings", "app.study"},

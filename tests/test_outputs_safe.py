@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from app.analysis.batch import SummaryRow, spreadsheet_safe, write_summary
+from app.analysis.summary import SummaryRow, spreadsheet_safe, write_summary
 from app.cli import main
 from app.findings import pseudonym as pseudo
 from app.findings.io import StudyRef

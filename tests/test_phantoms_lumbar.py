@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 from models.lumbar_ccfnet import phantom as P
+from models.lumbar_ccfnet.anatomy import OBJECTS
+from models.lumbar_ccfnet.disease import DEFAULT_DISC_PROBS, choose_status
 
 SMALL = {"rows": 256, "cols": 256, "pixel_mm": 1.05, "n_slices": 3}
 DEGENERATE = {"L4-L5": "diseased", "L5-S1": "diseased", "L5": "diseased"}
@@ -22,10 +24,10 @@ def test_same_seed_same_series() -> None:
 
 
 def test_eleven_objects_named_as_in_ccfnet() -> None:
-    assert P.OBJECTS == ("L1", "L2", "L3", "L4", "L5", "T12-L1", "L1-L2", "L2-L3", "L3-L4",
+    assert OBJECTS == ("L1", "L2", "L3", "L4", "L5", "T12-L1", "L1-L2", "L2-L3", "L3-L4",
                          "L4-L5", "L5-S1")  # fmt: skip
     s = P.generate(1, **SMALL)
-    assert set(s.landmarks_px) == set(P.OBJECTS) and set(s.status) == set(P.OBJECTS)
+    assert set(s.landmarks_px) == set(OBJECTS) and set(s.status) == set(OBJECTS)
     assert set(s.status.values()) <= {"normal", "diseased"}
 
 
@@ -35,7 +37,7 @@ def test_each_landmark_is_in_the_image_and_on_its_object() -> None:
     rows, cols = mid.shape
     for name, (i, j) in s.landmarks_px.items():
         assert 0 <= i < cols and 0 <= j < rows, name
-        assert mid[int(round(j)), int(round(i))] == P.OBJECTS.index(name) + 1, name
+        assert mid[int(round(j)), int(round(i))] == OBJECTS.index(name) + 1, name
     # Vertebrae and discs alternate down the spine: landmark rows increase T12-L1, L1, L1-L2 ...
     order = ["T12-L1", "L1", "L1-L2", "L2", "L2-L3", "L3", "L3-L4", "L4", "L4-L5", "L5", "L5-S1"]
     rows_in_order = [s.landmarks_px[n][1] for n in order]
@@ -45,8 +47,8 @@ def test_each_landmark_is_in_the_image_and_on_its_object() -> None:
 def test_degenerated_disc_is_darker_and_thinner() -> None:
     sick = P.generate(3, status=DEGENERATE, **SMALL)
     well = P.generate(3, status={}, **SMALL)
-    assert [n for n in P.OBJECTS if sick.status[n] == "diseased"] == ["L5", "L4-L5", "L5-S1"]
-    k = P.OBJECTS.index("L4-L5") + 1
+    assert [n for n in OBJECTS if sick.status[n] == "diseased"] == ["L5", "L4-L5", "L5-S1"]
+    k = OBJECTS.index("L4-L5") + 1
     for s in (sick, well):
         assert (s.objects[s.mid_slice] == k).any()
 
@@ -62,7 +64,7 @@ def test_degenerated_disc_is_darker_and_thinner() -> None:
 
 def test_context_makes_neighbours_of_sick_discs_sicker() -> None:
     rng = np.random.default_rng(0)
-    draws = [P._choose_status(rng, P.DEFAULT_DISC_PROBS, 0.15, None) for _ in range(3000)]
+    draws = [choose_status(rng, DEFAULT_DISC_PROBS, 0.15, None) for _ in range(3000)]
     near = [d["L5"] == "diseased" for d in draws if d["L4-L5"] == d["L5-S1"] == "diseased"]
     far = [d["L5"] == "diseased" for d in draws if d["L4-L5"] == d["L5-S1"] == "normal"]
     assert np.mean(near) > np.mean(far) + 0.4
@@ -101,7 +103,7 @@ def test_written_series_is_sagittal_mr_with_landmarks_in_world_space(tmp_path: P
         assert (i, j) == pytest.approx(s.landmarks_px[m.name], abs=1e-3)
         assert m.position_lps[0] == pytest.approx(mid_world_x)
         oi, oj, ok = np.round(objects.world_to_index(np.array(m.position_lps))).astype(int)
-        assert objects.array[ok, oj, oi] == P.OBJECTS.index(m.name) + 1
+        assert objects.array[ok, oj, oi] == OBJECTS.index(m.name) + 1
     import pydicom
 
     ds = pydicom.dcmread(sorted(out.glob("*.dcm"))[0])

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from models.spine_xray import phantom as P
+from models.spine_xray.anatomy import LEVELS
 
 SMALL = {"rows": 320, "cols": 256, "pixel_mm": 0.9}
 WEDGE = {"damaged": True, "damage_level": "L1", "damage_type": "wedge", "wedge_ratio": (0.5, 0.5)}
@@ -55,13 +56,13 @@ def test_masks_are_named_as_in_the_paper_and_not_empty() -> None:
 
 
 def _level_areas(levels: np.ndarray) -> np.ndarray:
-    return np.array([(levels == k + 1).sum() for k in range(len(P.LEVELS))], dtype=float)
+    return np.array([(levels == k + 1).sum() for k in range(len(LEVELS))], dtype=float)
 
 
 def test_damaged_vertebra_is_shorter_on_both_views() -> None:
     s = P.generate(3, **WEDGE, **SMALL)
     assert s.label == "Damaged" and s.damaged_level == "L1" and s.damage_type == "wedge"
-    k = P.LEVELS.index("L1")
+    k = LEVELS.index("L1")
     v = s.vertebrae[k]
     assert v.anterior_height < 0.6 * v.posterior_height
     for levels in (s.lat_levels, s.ap_levels):
@@ -75,7 +76,7 @@ def test_damaged_vertebra_is_shorter_on_both_views() -> None:
 
 def test_burst_widens_the_body() -> None:
     s = P.generate(4, damaged=True, damage_level="L2", damage_type="burst", **SMALL)
-    k = P.LEVELS.index("L2")
+    k = LEVELS.index("L2")
     v, above = s.vertebrae[k], s.vertebrae[k - 1]
     assert v.mid_height < 0.85 * above.mid_height and v.width > above.width
 

@@ -138,19 +138,23 @@ def test_ct_report_text_holds_identifiers_provenance_and_findings(ct_report):
         assert expected in text, expected
     pages = _pages(pdf)
     assert f"Page 1 of {pages}" in text and f"Page {pages} of {pages}" in text
-    # Findings table rows: label, probability, threshold, call, children after their parent.
+    # Findings table rows: label, probability, threshold, decision in words, children after
+    # their parent (the fake task names no abnormality: its labels are present or absent).
+    assert "POSITIVE" not in text
     rows = [
         line.split()
         for line in text.splitlines()
-        if re.search(r"\b(POSITIVE|negative)$", line.strip())
+        if re.search(r"\b(present|absent)$", line.strip())
     ]
     labels = [_first_word(r) for r in rows]
     assert labels == ["fracture", "V1", "V2", "V3"]
     v2 = next(r for r in rows if "V2" in r)
     assert (
-        f"{result.finding('V2').probability:.3f}" in v2 and "0.500" in v2 and v2[-1] == "POSITIVE"
+        f"{result.finding('V2').probability:.3f}" in v2
+        and "0.500" in v2
+        and v2[-2:] == ["V2:", "present"]
     )
-    assert next(r for r in rows if "V1" in r)[-1] == "negative"
+    assert next(r for r in rows if "V1" in r)[-2:] == ["V1:", "absent"]
 
 
 def test_ct_key_images_show_the_flagged_vertebra_in_its_colour(ct_report, tmp_path):
@@ -218,13 +222,11 @@ def test_radiograph_report_hierarchy_heatmap_boxes_and_viewer_views(tmp_path):
     assert "Views arranged by the reader" in text and "Reader's arranged view" in text
     assert "No impression entered." in text and "Not signed off" in text
     rows = [
-        line.split()
-        for line in text.splitlines()
-        if re.search(r"(POSITIVE|negative)$", line.strip())
+        line.split() for line in text.splitlines() if re.search(r"(present|absent)$", line.strip())
     ]
     right = [_first_word(r) for r in rows if "right" in r]
     assert right == ["fracture", "A", "A1", "B"]  # A1 refines A; B is A's sibling
-    assert "CAM fracture explains right fracture" in text
+    assert "CAM fracture explains right: fracture present" in text
     page = _key_image_page(pdf)
     rgb = _page_png(pdf, page, tmp_path)
     assert _count_colour(rgb, (255, 255, 0), tol=40) > 30  # the boxes
@@ -279,7 +281,7 @@ def test_key_images_follow_the_result_not_the_task():
     captions = [k.caption for k in standard_key_images(result, xr)]
     assert captions == [
         "Image with Boxes from CAM",
-        "CAM fracture explains right fracture p=1.00 (threshold 0.50)",
+        "CAM fracture explains right: fracture present (p=1.00, threshold 0.50)",
     ]
     assert all(k.rgb.dtype == np.uint8 and k.rgb.ndim == 3 for k in standard_key_images(result, xr))
 
@@ -292,7 +294,7 @@ def test_key_images_follow_the_result_not_the_task():
         f.region_id = {"V1": "1", "V2": "2", "V3": "3"}.get(f.label, "")
     result.finding("V3").probability = 0.8
     captions = [k.caption for k in standard_key_images(result, ct)]
-    assert [c.split(": ")[1] for c in captions] == [
+    assert [c.rsplit(": ", 1)[1] for c in captions] == [
         "axial through V2",
         "sagittal through V2",
         "axial through V3",

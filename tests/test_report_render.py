@@ -117,7 +117,7 @@ def test_radiograph_boxes_and_heatmap_are_drawn_at_their_pixels():
     rgb = picture.rgb
     assert rgb.shape == (100, 120, 3) and picture.plane.orientation == "native"
     assert tuple(rgb[50, 80]) == (128, 0, 0)  # jet at 1.0
-    assert tuple(rgb[50, 20]) == (0, 0, 128)  # jet at 0.0, as the viewer draws it
+    assert tuple(rgb[50, 20]) == (0, 0, 0)  # 0.0 is below the threshold: the image as it is
     yellow = np.all(rgb == (255, 255, 0), axis=-1)
     rows, cols = np.nonzero(yellow)
     # the outline runs through the centres of the box's first and last pixels, as on screen

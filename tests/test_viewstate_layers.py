@@ -110,9 +110,11 @@ def test_heatmap_colours_and_colorbar(ct):
     plane = plane_for(ct, "axial")
     out = compose_view(ct, WindowLevel(0, 1), plane, 10.0, list(layers))
     assert out.colorbar is not None and out.colorbar.title == "A1"
-    right, left = out.rgb[:, 20:].reshape(-1, 3).mean(0), out.rgb[:, :12].reshape(-1, 3).mean(0)
+    right = out.rgb[:, 20:].reshape(-1, 3).mean(0)
     assert right[0] > right[2]  # hot end of jet: red
-    assert left[2] > left[0]  # cold end: blue
+    # the cold end is below the layer's threshold: not drawn, the image as it is
+    base = compose_view(ct, WindowLevel(0, 1), plane, 10.0, []).rgb
+    assert np.array_equal(out.rgb[:, :12], base[:, :12])
 
 
 def test_show_only_heatmap_for_class(ct):
@@ -190,3 +192,14 @@ def test_state_file_round_trip(tmp_path):
     layers.set_opacity(layer.id, 0.9)
     layers.apply_json(back.layers)
     assert layer.opacity == 0.25
+
+
+def test_state_keeps_the_layout_and_old_files_without_one_load(tmp_path):
+    state = ViewerState("/s", "1.2", layout="2x2")
+    back = ViewerState.load(state.save(tmp_path / "state.json"))
+    assert back.layout == "2x2"
+    old = state.to_json()
+    del old["layout"]  # a file written before layouts were saved
+    assert ViewerState.from_json(old).layout == ""
+    assert ViewerState.from_json({**old, "layout": "3x3"}).layout == ""  # unknown: not forced
+    assert ViewerState.from_json({**old, "layout": None}).layout == ""

@@ -2,7 +2,8 @@
 
 Same outputs as ``app.analysis.batch.run_batch`` (``OUT/<study>/`` published from
 ``OUT/.staging/`` when complete, ``OUT/summary.csv``, skip what is done), with one Dask task per
-study. Each study's code is the batch's own (``_run_one``); only the scheduling differs:
+study. Each study's plan and code are the batch's own (``batch_plan``, ``batch_study``); only the
+scheduling differs:
 
 - Workers keep one adapter per task for their lifetime (``_adapter_for``), so ONNX sessions are
   opened once per worker process, not once per study.
@@ -23,31 +24,16 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
-from app.analysis.batch import (
-    STAGING,
-    SUMMARY_FILE,
-    AnalyzeOptions,
-    BatchProgress,
-    BatchResult,
-    StudyEntry,
-    SummaryRow,
-    _clear_stale_staging,
-    _previous_row,
-    _run_one,
-    _scrub,
-    default_loader,
-    discover_studies,
-    output_names,
-    write_summary,
-)
+from app.analysis.batch_plan import STAGING, clear_stale_staging, plan_batch
+from app.analysis.batch_study import run_study_in_batch, scrub
+from app.analysis.discovery import StudyEntry
+from app.analysis.one_study import AnalyzeOptions, default_loader
+from app.analysis.summary import BatchResult, SummaryRow, previous_row, write_summary
 from app.engine.adapter import Adapter
 from app.engine.task import TaskSpec
-from app.findings.pseudonym import installation_key
-from app.study.model import StudyLoadError
 
 # ---- on the workers -----------------------------------------------------------------------------
 _ADAPTERS: dict[str, Adapter] = {}
@@ -91,13 +77,13 @@ def analyze_on_worker(
     final = Path(out) / name
     info = {"pid": os.getpid(), "reused": False}
     if not force:
-        done = _previous_row(final, spec.id)
+        done = previous_row(final, spec.id)
         if done is not None:  # published by a worker that died before reporting it
             info["reused"] = True
             info["adapter_loads"] = _LOADS.get(spec.id, 0)
             return done, info
     adapter = _adapter_for(spec)
-    row = _run_one(
+    row = run_study_in_batch(
         entry, name, adapter, Path(out), Path(out) / STAGING, options, make_report,
         default_loader, _NoBar(),
     )  # fmt: skip
@@ -170,43 +156,21 @@ def run_batch_on_cluster(
     """``run_batch`` with one Dask task per study (see the module doc). ``client``: an already
     connected ``distributed.Client`` (tests), else one from ``cluster``."""
     root, out = Path(root), Path(out)
-    if not root.is_dir():
-        raise StudyLoadError(str(root), "not a folder of studies")
-    out.mkdir(parents=True, exist_ok=True)
-    _clear_stale_staging(out / STAGING)
-    entries = discover_studies(root, exclude=out)
-    if not entries:
-        raise StudyLoadError(
-            str(root), "no studies found (expected one subfolder or file per study)"
-        )
-    if options.anonymise:
-        options = replace(options, pseudonym_key=options.pseudonym_key or installation_key())
-    names = output_names(entries, options)
-    rows = [SummaryRow(name, "pending") for name in names]
-    todo = []
-    for n, name in enumerate(names):
-        done = None if force else _previous_row(out / name, adapter.task_id)
-        if done is not None:
-            rows[n] = done
-        else:
-            todo.append(n)
-    bar = BatchProgress(len(entries), len(todo), stream)
-    for n, row in enumerate(rows):
-        if n not in todo:
-            bar.finished(row.study, "done in an earlier run", 0.0, ran=False)
-    summary_path = out / SUMMARY_FILE
+    plan = plan_batch(root, adapter, out, options, force, stream)
+    options, entries, names, rows = plan.options, plan.entries, plan.names, plan.rows
+    summary_path = plan.summary_path
     workers: dict[int, dict] = {}
     context = contextlib.nullcontext(client) if client is not None else connect(cluster)
     try:
         with context as dask:
-            _collect(dask, entries, names, todo, rows, adapter, out, options, make_report,
-                     force, bar, summary_path, workers, root)  # fmt: skip
+            _collect(dask, entries, names, plan.todo, rows, adapter, out, options, make_report,
+                     force, plan.bar, summary_path, workers, root)  # fmt: skip
     finally:
         write_summary(summary_path, rows, options.anonymise, options.pseudonym_key)
         # what a killed worker left half-done (its pid is dead; every study has its row now)
-        _clear_stale_staging(out / STAGING)
+        clear_stale_staging(plan.staging)
         with contextlib.suppress(OSError):
-            (out / STAGING).rmdir()
+            plan.staging.rmdir()
     result = BatchResult(rows, summary_path)
     result.workers = workers  # type: ignore[attr-defined]  # pid -> info, for tests and bench
     return result
@@ -238,7 +202,7 @@ def _collect(
                 row = SummaryRow(names[n], "failed", f"{entries[n].path}: {type(exc).__name__}: "
                                  f"{' '.join(str(exc).split())}")  # fmt: skip
             if options.anonymise:
-                row.reason = _scrub(row.reason, entries[n], names[n], root)
+                row.reason = scrub(row.reason, entries[n], names[n], root)
             rows[n] = row
             status = row.status if row.status == "ok" else f"FAILED: {row.reason}"
             bar.finished(entries[n].name, status, row.seconds or 0.0, ran=True)

@@ -35,6 +35,7 @@ TRAIN_SEED0, HELDOUT_SEED0, VERIFY_SEED0 = 7_100_000, 7_200_000, 7_300_000
 
 _FEMUR_SHAPES = ((410, 500), (614, 750), (820, 1000))
 _FEMUR_VIEWS = ("bilateral", "bilateral", "right", "left")
+_LUMBAR_MATRICES = (288, 320, 384, 448)
 
 
 def phantom_options(task_id: str, seed: int) -> dict:
@@ -42,6 +43,12 @@ def phantom_options(task_id: str, seed: int) -> dict:
     domain covers the phantoms users and evaluations analyse, not only the training size."""
     if task_id == "femur-ao":
         return {"shape": _FEMUR_SHAPES[seed % 3], "view": _FEMUR_VIEWS[(seed // 3) % 4]}
+    if task_id == "lumbar-mri":
+        # matrix and pixel size as training (models/lumbar_ccfnet/data.py) and the evaluation
+        # vary them; the default size alone left the demo studies (320 px of 0.84 mm) outside
+        rng = np.random.default_rng(seed)
+        size = int(rng.choice(_LUMBAR_MATRICES))
+        return {"rows": size, "cols": size, "pixel_mm": float(rng.uniform(0.6, 0.9))}
     return {}
 
 

@@ -120,11 +120,12 @@ def explain_positives(
     from app.engine.adapter import ExplainUnavailable
 
     wanted = list(adapter.explain_methods) if "all" in methods else list(dict.fromkeys(methods))
-    # outside the training domain no finding is called positive: explain the top one only
+    # outside the training domain no finding is called positive: explain the top one only;
+    # a called normal class ("no fracture") is not a finding to explain
     chosen = [
         f
         for f in result.findings
-        if not result.no_call and f.positive and _parent_positive(result, f)
+        if not result.no_call and f.positive and not f.normal_class and _parent_positive(result, f)
     ]
     if not chosen and result.findings:
         top = [f for f in result.findings if not f.parent] or result.findings

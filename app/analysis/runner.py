@@ -82,6 +82,10 @@ def run_analysis(
     no_call = "" if domain.in_domain else NO_CALL_REASON
     summary = output.summary
     if no_call:
+        # the maps, boxes and masks of a run with no call are kept for reference but switched
+        # off: drawn in colour on the film they would read as the calls the model did not make
+        for overlay in output.overlays:
+            overlay.visible = False
         summary = (
             f"{no_call[0].upper()}{no_call[1:]} (distance {_num(domain.distance)}, "
             f"threshold {_num(domain.threshold)}). Model output for reference only: {summary}"

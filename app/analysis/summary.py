@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from app.findings.io import StudyRef, atomic_write_text
+from app.findings.io import StudyRef, atomic_write_text, is_complete, read_document
 
 
 def _clock(seconds: float) -> str:
@@ -104,6 +104,27 @@ def _probabilities_from_doc(doc: dict) -> dict[str, float]:
         key = f"{f['side']}:{f['label']}" if f.get("side") else f["label"]
         out[key] = f.get("probability")
     return out
+
+
+def previous_row(folder: Path, task_id: str) -> SummaryRow | None:
+    """The row of a study an earlier run finished for this task (its complete findings.json in
+    ``folder``), so a resumed batch lists it without running it again; None if not done."""
+    if not is_complete(folder):
+        return None
+    doc, _ = read_document(folder)
+    if doc.get("task_id") != task_id:
+        return None
+    timings = doc.get("timings_s", {})
+    seconds = sum(timings.get(k) or 0.0 for k in ("load_s", "analysis_s")) or None
+    return SummaryRow(
+        folder.name,
+        "ok",
+        "done in an earlier run",
+        seconds,
+        StudyRef.from_json(doc.get("study", {})),
+        _probabilities_from_doc(doc),
+        str(doc.get("no_call", "") or ""),
+    )
 
 
 # A spreadsheet runs a cell that starts with one of these as a formula (=HYPERLINK(...) sends

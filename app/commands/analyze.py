@@ -12,16 +12,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from app.analysis.batch import (
-    REPORT_FILE,
-    AnalyzeOptions,
-    StudyRun,
-    analyze_study,
-    looks_like_batch,
-    run_batch,
-)
-from app.analysis.staging import staged_study
+from app.analysis.batch import run_batch
+from app.analysis.discovery import looks_like_batch
+from app.analysis.one_study import AnalyzeOptions, StudyRun, analyze_study
+from app.analysis.staging import REPORT_FILE, staged_study
 from app.findings.io import FINDINGS_FILE, read_document
+from app.findings.wording import decide_in
 from app.report.pdf import ordered_findings
 
 
@@ -268,8 +264,8 @@ def _print_summary(run: StudyRun) -> None:
     print("findings:" + (f" {r.no_call} (probabilities for reference only)" if r.no_call else ""))
     for f, depth in ordered_findings(r.findings):
         name = "  " * depth + (f"{f.side} " if f.side else "") + f.label
-        call = "no call" if r.no_call else "POSITIVE" if f.positive else "negative"
-        print(f"  {name:<28} {f.probability:6.3f}  (threshold {f.threshold:.2f})  {call}")
+        decision = decide_in(r, f)
+        print(f"  {name:<28} {f.probability:6.3f}  (threshold {f.threshold:.2f})  {decision.text}")
     for e in r.extra.get("explanations", []):
         done = ", ".join(e.get("overlays", [])) or f"unavailable: {e.get('unavailable', '')}"
         print(f"explained {e['finding']} by {e['method']}: {done}")

@@ -9,12 +9,15 @@ change the input under it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 from app.engine.adapter import AnalysisRequest
 from app.engine.task import TaskSpec
 from app.findings.types import AnalysisResult, LabelMapOverlay
 from app.study.model import Series
+
+_ORIGIN_TAGS = re.compile(r"( \((predicted|edited|given)\))+$")
 
 
 def mask_slot_for(spec: TaskSpec, image_slot: str) -> str | None:
@@ -36,7 +39,8 @@ def edited_mask_series(overlay: LabelMapOverlay, image: Series) -> Series:
     return Series(
         series_uid=f"{image.series_uid}.edited",
         modality="SEG",
-        description=f"{overlay.name} (edited)",
+        # the provenance adds "(edited)" from the origin: the layer's own tags would repeat it
+        description=_ORIGIN_TAGS.sub("", overlay.name) or overlay.name,
         image=snapshot,
         kind="labelmap",
         body_part=image.body_part,

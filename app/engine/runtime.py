@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from app.engine.device import choose_device, on_cuda, run_bound
 from app.engine.manifest_schema import validate_manifest
 
 
@@ -121,9 +122,8 @@ _lock = threading.Lock()
 
 
 def available_device() -> str:
-    import onnxruntime as ort
-
-    return "CUDA" if "CUDAExecutionProvider" in ort.get_available_providers() else "CPU"
+    """What a run's provenance records: "CUDA", or "CPU (why not CUDA)" (``app.engine.device``)."""
+    return choose_device().describe()
 
 
 def intra_op_threads() -> int:
@@ -143,14 +143,16 @@ def intra_op_threads() -> int:
 def session_for(manifest: Manifest, name: str):
     """A cached onnxruntime.InferenceSession for a verified weights file.
 
-    The cache key is the file and the digest it must have, so a lookup after the first costs a
-    dictionary access: the file is read and hashed once per process, and the session holds the
-    very bytes that were hashed, whatever happens to the file afterwards.
+    The cache key is the file, the digest it must have and the providers (``app.engine.device``),
+    so a lookup after the first costs a dictionary access: the file is read and hashed once per
+    process and device, and the session holds the very bytes that were hashed, whatever happens
+    to the file afterwards.
     """
     import onnxruntime as ort
 
     path = manifest.folder / name
-    key = (str(path.resolve()), manifest.expected_sha256(name))
+    providers = list(choose_device(ort).providers)
+    key = (str(path.resolve()), manifest.expected_sha256(name), tuple(providers))
     with _lock:
         sess = _sessions.get(key)
         if sess is None:
@@ -158,9 +160,6 @@ def session_for(manifest: Manifest, name: str):
             opts = ort.SessionOptions()
             opts.intra_op_num_threads = intra_op_threads()
             opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            providers = ["CPUExecutionProvider"]
-            if "CUDAExecutionProvider" in ort.get_available_providers():
-                providers.insert(0, "CUDAExecutionProvider")
             try:
                 sess = ort.InferenceSession(model_bytes, sess_options=opts, providers=providers)
             except Exception as exc:  # onnxruntime raises its own opaque types
@@ -169,16 +168,27 @@ def session_for(manifest: Manifest, name: str):
     return sess
 
 
-def run_session(sess, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
-    """Run with inputs cast to the dtype each graph input declares (fp16 weights take fp16)."""
-    feeds = {}
+def run_session(sess, inputs: dict[str, np.ndarray], keep_on_device: bool = False) -> list:
+    """Run with inputs cast to the dtype each graph input declares (fp16 weights take fp16).
+
+    On CUDA the inputs and outputs are bound on the device (``app.engine.device.run_bound``);
+    with ``keep_on_device`` the outputs stay there as ``OrtValue``s, which a next stage's
+    ``run_session`` takes as inputs without a copy. On the CPU: a plain ``run``.
+    """
+    feeds: dict[str, object] = {}
     for meta in sess.get_inputs():
         arr = inputs[meta.name]
+        if not isinstance(arr, np.ndarray) and hasattr(arr, "device_name"):
+            feeds[meta.name] = arr  # an OrtValue a previous stage left on the device
+            continue
         want = np.float16 if meta.type == "tensor(float16)" else np.float32
         if meta.type.startswith("tensor(int"):
             want = np.int64
         feeds[meta.name] = np.ascontiguousarray(arr, dtype=want)
-    return [
-        np.asarray(o, dtype=np.float32) if o.dtype == np.float16 else o
-        for o in sess.run(None, feeds)
-    ]
+    if on_cuda(sess):
+        outputs = run_bound(sess, feeds, keep_on_device)
+        if keep_on_device:
+            return outputs
+    else:
+        outputs = sess.run(None, feeds)
+    return [np.asarray(o, dtype=np.float32) if o.dtype == np.float16 else o for o in outputs]

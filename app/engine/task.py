@@ -56,6 +56,9 @@ class TaskSpec:
     phantom: str = ""  # "models.femur_ao.phantom"
     state: str = ""  # one line for `osteoview tasks`: what is built
     paper: str = ""  # shared/papers/<file>
+    # the viewer layout its study opens in ("1x2", "1+2", ...; app.viewstate.layout); empty:
+    # chosen from the input slots (hanging_layout)
+    layout: str = ""
 
     @property
     def required_slots(self) -> tuple[InputSlot, ...]:

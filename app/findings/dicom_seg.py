@@ -21,7 +21,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import highdicom as hd
 import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
@@ -153,6 +152,8 @@ def write_seg(
     series_description: str = "",
 ) -> Dataset:
     """A BINARY DICOM SEG of ``labels`` over the source images (see the module doc)."""
+    import highdicom as hd  # here, not at the top: the viewer imports this module at start-up
+
     if not source:
         raise SegError("no source images for the segmentation")
     if any(int(getattr(ds, "NumberOfFrames", 1) or 1) > 1 for ds in source):
@@ -210,6 +211,8 @@ def _rgb(desc: Dataset) -> tuple[int, int, int]:
     lab = getattr(desc, "RecommendedDisplayCIELabValue", None)
     if lab is None:
         return (255, 0, 0)
+    import highdicom as hd
+
     rgb = hd.color.CIELabColor.from_dicom_value([int(v) for v in lab]).to_rgb()
     return tuple(int(round(v)) for v in rgb)
 

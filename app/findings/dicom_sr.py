@@ -62,7 +62,9 @@ def _group(
         hd.sr.Measurement(PROBABILITY, float(f.probability), _UNIT, algorithm_id=algorithm),
         hd.sr.Measurement(THRESHOLD, float(f.threshold), _UNIT),
     ]
-    call = codes.SCT.Present if f.positive else codes.SCT.Absent
+    # Present/Absent of the abnormality the finding speaks of: a positive call of a normal class
+    # (femur "normal") says the fracture is absent.
+    call = codes.SCT.Present if f.abnormal else codes.SCT.Absent
     # Outside the model's training domain no decision is taken: the SR asserts neither.
     evaluations = None if no_call else [hd.sr.QualitativeEvaluation(FINDING, call)]
     _, site = default_codes(f.label)

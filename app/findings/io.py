@@ -27,21 +27,24 @@ from PIL import Image
 import app
 from app.atomic import atomic_path, atomic_write_bytes, atomic_write_text
 from app.findings.colormaps import apply_colormap
+from app.findings.serial import (  # geometry_from_json: also imported from here
+    finding_from_json,
+    geometry_from_json,
+    overlay_from_json,
+    overlay_json,
+    provenance_from_json,
+)
 from app.findings.study_ref import StudyRef
 from app.findings.types import (
     DEMO_DISCLAIMER,
     AnalysisResult,
-    Box,
-    BoxOverlay,
     Finding,
     HeatmapOverlay,
     LabelMapOverlay,
-    Landmark,
-    LandmarkOverlay,
     Overlay,
     Provenance,
 )
-from app.study.geometry import ImageVolume
+from app.findings.wording import decide_in
 from app.study.nifti import read_nifti, write_nifti
 
 # StudyRef and the atomic writers are also imported from here by callers (app.report, batch).
@@ -68,26 +71,6 @@ def software_version() -> str:
 
 class FindingsFormatError(Exception):
     """findings.json is missing, unreadable or not ours; names the file."""
-
-
-# ---- geometry as JSON -------------------------------------------------------------------------
-def geometry_json(volume: ImageVolume) -> dict:
-    return {
-        "shape_kji": [int(n) for n in volume.shape],
-        "spacing_kji": [float(s) for s in volume.spacing],
-        "origin_lps": [float(v) for v in volume.origin],
-        "direction": [[float(v) for v in row] for row in volume.direction],
-    }
-
-
-def geometry_from_json(d: dict, array: np.ndarray | None = None) -> ImageVolume:
-    """ImageVolume from stored geometry; without an array, a zero-cost placeholder of that shape."""
-    shape = tuple(int(n) for n in d["shape_kji"])
-    if array is None:
-        array = np.broadcast_to(np.zeros((), dtype=np.uint8), shape)
-    return ImageVolume(
-        array, tuple(d["spacing_kji"]), np.array(d["origin_lps"]), np.array(d["direction"])
-    )
 
 
 # ---- writing ----------------------------------------------------------------------------------
@@ -139,30 +122,6 @@ def labelmap_png(overlay: LabelMapOverlay) -> bytes:
     return buf.getvalue()
 
 
-def _box_json(box: Box, ref: ImageVolume | None) -> dict:
-    d = {
-        "i0": float(box.i0),
-        "j0": float(box.j0),
-        "i1": float(box.i1),
-        "j1": float(box.j1),
-        "k": int(box.k),
-        "caption": box.caption,
-        "score": None if box.score is None else float(box.score),
-        "region_id": box.region_id,
-    }
-    if ref is not None:
-        c0 = ref.index_to_world(np.array([box.i0, box.j0, float(box.k)]))
-        c1 = ref.index_to_world(np.array([box.i1, box.j1, float(box.k)]))
-        di, dj = ref.spacing_ijk[0], ref.spacing_ijk[1]
-        d["mm"] = {
-            "corner0_lps": [round(float(v), 3) for v in c0],
-            "corner1_lps": [round(float(v), 3) for v in c1],
-            "width_mm": round(float((abs(box.i1 - box.i0) + 1) * di), 3),
-            "height_mm": round(float((abs(box.j1 - box.j0) + 1) * dj), 3),
-        }
-    return d
-
-
 def write_result(
     result: AnalysisResult,
     out_dir: Path,
@@ -176,71 +135,24 @@ def write_result(
     overlays = []
     for n, ov in enumerate(result.overlays):
         base = f"{n:02d}_{_slug(ov.name)}"
-        common = {
-            "name": ov.name,
-            "visible": bool(ov.visible),
-            "opacity": float(ov.opacity),
-            "slot": ov.slot,
-        }
-        if isinstance(ov, LabelMapOverlay) and ov.image is not None:
-            fname = f"labelmap_{base}.nii.gz"
+        entry = overlay_json(ov)
+        if entry["type"] == "labelmap":
+            entry["file"] = f"labelmap_{base}.nii.gz"
             arr = ov.image.array
             top = int(np.max(arr)) if arr.size else 0
             low = int(np.min(arr)) if arr.size else 0
             dtype = np.int32 if low < 0 or top >= 65536 else np.uint8 if top < 256 else np.uint16
-            write_nifti(ov.image, out_dir / fname, dtype=dtype)
-            labels = {str(k): [v[0], [int(c) for c in v[1]]] for k, v in ov.labels.items()}
-            entry = {"type": "labelmap", **common, "file": fname, "labels": labels}
+            write_nifti(ov.image, out_dir / entry["file"], dtype=dtype)
             if ov.image.shape[0] == 1:  # a radiograph's map: also a picture to open anywhere
                 entry["png"] = f"labelmap_{base}.png"
                 atomic_write_bytes(out_dir / entry["png"], labelmap_png(ov))
-            overlays.append(entry)
-        elif isinstance(ov, HeatmapOverlay) and ov.image is not None:
-            npy, png = f"heatmap_{base}.npy", f"heatmap_{base}.png"
-            with atomic_path(out_dir / npy) as tmp, open(tmp, "wb") as f:
+        elif entry["type"] == "heatmap":
+            entry["npy"], entry["png"] = f"heatmap_{base}.npy", f"heatmap_{base}.png"
+            with atomic_path(out_dir / entry["npy"]) as tmp, open(tmp, "wb") as f:
                 np.save(f, np.asarray(ov.image.array, dtype=np.float32), allow_pickle=False)
-            atomic_write_bytes(out_dir / png, heatmap_png(ov))
-            overlays.append(
-                {
-                    "type": "heatmap",
-                    **common,
-                    "npy": npy,
-                    "png": png,
-                    "png_shows": "map" if ov.image.shape[0] == 1 else "maximum along k",
-                    "colormap": ov.colormap,
-                    "value_range": [float(v) for v in ov.value_range],
-                    "label": ov.label,
-                    "geometry": geometry_json(ov.image),
-                }
-            )
-        elif isinstance(ov, BoxOverlay):
-            overlays.append(
-                {
-                    "type": "boxes",
-                    **common,
-                    "color": [int(c) for c in ov.color],
-                    "reference": geometry_json(ov.reference) if ov.reference is not None else None,
-                    "boxes": [_box_json(b, ov.reference) for b in ov.boxes],
-                }
-            )
-        elif isinstance(ov, LandmarkOverlay):
-            overlays.append(
-                {
-                    "type": "landmarks",
-                    **common,
-                    "color": [int(c) for c in ov.color],
-                    "landmarks": [
-                        {
-                            "name": m.name,
-                            "position_lps": [float(v) for v in m.position_lps],
-                            "probability": m.probability,
-                        }
-                        for m in ov.landmarks
-                    ],
-                }
-            )
-        else:
-            overlays.append({"type": "unsupported", **common, "class": type(ov).__name__})
+            atomic_write_bytes(out_dir / entry["png"], heatmap_png(ov))
+            entry["png_shows"] = "map" if ov.image.shape[0] == 1 else "maximum along k"
+        overlays.append(entry)
     ref = study or StudyRef()
     if anonymise:
         ref = ref.anonymised_copy()
@@ -255,7 +167,7 @@ def write_result(
         "disclaimer": prov.disclaimer or DEMO_DISCLAIMER,
         "study": ref.to_json(),
         "no_call": result.no_call,
-        "findings": [{**f.to_json(), "call": result.call_of(f)} for f in result.findings],
+        "findings": [_finding_json(result, f) for f in result.findings],
         "overlays": overlays,
         "provenance": _provenance_json(prov, ref.anonymised),
         "timings_s": {
@@ -266,6 +178,13 @@ def write_result(
     path = out_dir / FINDINGS_FILE
     atomic_write_text(path, json.dumps(_clean(doc), indent=2))
     return path
+
+
+def _finding_json(result: AnalysisResult, f: Finding) -> dict:
+    """A finding with the result's call and the decision as a reader reads it."""
+    decision = decide_in(result, f)
+    return {**f.to_json(), "call": result.call_of(f), "decision": decision.text,
+            "abnormal": decision.abnormal}  # fmt: skip
 
 
 def _provenance_json(prov: Provenance, anonymise: bool) -> dict:
@@ -308,34 +227,9 @@ def read_findings(path: Path) -> SavedAnalysis:
     doc, path = read_document(path)
     folder = path.parent
     try:
-        findings = [
-            Finding(
-                label=f["label"],
-                probability=float(f["probability"]) if f["probability"] is not None else math.nan,
-                threshold=float(f.get("threshold", 0.5)),
-                group=f.get("group", ""),
-                parent=f.get("parent", ""),
-                side=f.get("side", ""),
-                region_id=f.get("region_id", ""),
-            )
-            for f in doc["findings"]
-        ]
+        findings = [finding_from_json(f) for f in doc["findings"]]
         overlays = [ov for d in doc.get("overlays", []) if (ov := _read_overlay(d, folder))]
-        p = doc["provenance"]
-        prov = Provenance(
-            task_id=p["task_id"],
-            model_name=p["model_name"],
-            model_version=p["model_version"],
-            weights_sha256=dict(p.get("weights_sha256", {})),
-            paper=p.get("paper", ""),
-            trained_on=p.get("trained_on", ""),
-            device=p.get("device", ""),
-            disclaimer=p.get("disclaimer", DEMO_DISCLAIMER),
-            timings_s={k: float(v) for k, v in p.get("timings_s", {}).items() if v is not None},
-            created=p.get("created", ""),
-            inputs=dict(p.get("inputs", {}) or {}),
-            domain_check=dict(p.get("domain_check", {}) or {}),
-        )
+        prov = provenance_from_json(doc["provenance"])
         result = AnalysisResult(
             task_id=doc["task_id"],
             findings=findings,
@@ -356,53 +250,16 @@ def read_result(path: Path) -> AnalysisResult:
 
 
 def _read_overlay(d: dict, folder: Path) -> Overlay | None:
-    common = {
-        "name": d["name"],
-        "visible": d.get("visible", True),
-        "opacity": d.get("opacity", 0.5),
-        "slot": d.get("slot", ""),
-    }
-    kind = d.get("type")
+    """An overlay of findings.json, its pixels read from the file it names."""
+    image = None
+    kind = d.get("type") if isinstance(d, dict) else None
     if kind == "labelmap":
         image = read_nifti(folder / d["file"])
         image = image.with_array(np.asarray(image.array).astype(np.int32))
-        labels = {int(k): (v[0], tuple(v[1])) for k, v in d.get("labels", {}).items()}
-        return LabelMapOverlay(**common, image=image, labels=labels)
-    if kind == "heatmap":
+    elif kind == "heatmap":
         arr = np.load(folder / d["npy"], allow_pickle=False)
         image = geometry_from_json(d["geometry"], arr)
-        return HeatmapOverlay(
-            **common,
-            image=image,
-            colormap=d.get("colormap", "jet"),
-            value_range=tuple(d.get("value_range", (0.0, 1.0))),
-            label=d.get("label", ""),
-        )
-    if kind == "boxes":
-        ref = geometry_from_json(d["reference"]) if d.get("reference") else None
-        boxes = [
-            Box(
-                b["i0"],
-                b["j0"],
-                b["i1"],
-                b["j1"],
-                int(b.get("k", 0)),
-                b.get("caption", ""),
-                b.get("score"),
-                b.get("region_id", ""),
-            )
-            for b in d.get("boxes", [])
-        ]
-        return BoxOverlay(
-            **common, reference=ref, boxes=boxes, color=tuple(d.get("color", (255, 255, 0)))
-        )
-    if kind == "landmarks":
-        marks = [
-            Landmark(m["name"], tuple(m["position_lps"]), m.get("probability"))
-            for m in d.get("landmarks", [])
-        ]
-        return LandmarkOverlay(**common, landmarks=marks, color=tuple(d.get("color", (0, 255, 0))))
-    return None
+    return overlay_from_json(d, image)
 
 
 def is_complete(folder: Path) -> bool:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from app.study.geometry import ImageVolume
 
 DEMO_DISCLAIMER = "trained on synthetic phantoms, not for clinical use"
@@ -24,10 +22,28 @@ class Finding:
     # The region this finding is about: a label value of a label map, a landmark's name or a
     # box's region_id, so a click on the finding can centre the views on it.
     region_id: str = ""
+    # How a reader names the decision (``app.findings.wording``): ``term`` is the abnormality a
+    # positive call of this class names ("fracture", "disease"; "" = the label is present or
+    # absent), ``subject`` what it is about where neither side nor label says it ("patient"),
+    # and ``normal_class`` marks a class that means "nothing wrong" (femur "normal"), so that
+    # its positive call reads "no fracture"; left unset, a class named "normal" is one.
+    term: str = ""
+    subject: str = ""
+    normal_class: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.normal_class is None:
+            self.normal_class = self.label.strip().lower() == "normal"
 
     @property
     def positive(self) -> bool:
         return self.probability >= self.threshold
+
+    @property
+    def abnormal(self) -> bool:
+        """The call says something is wrong: a positive abnormal class, or a normal class that
+        is not called (its model does not find the image normal)."""
+        return self.positive != self.normal_class
 
     def to_json(self) -> dict:
         return {
@@ -39,6 +55,9 @@ class Finding:
             "parent": self.parent,
             "side": self.side,
             "region_id": self.region_id,
+            "term": self.term,
+            "subject": self.subject,
+            "normal_class": self.normal_class,
         }
 
 
@@ -59,6 +78,12 @@ class LabelMapOverlay(Overlay):
 
     image: ImageVolume | None = None
     labels: dict[int, tuple[str, tuple[int, int, int]]] = field(default_factory=dict)
+
+
+# A radiograph's maps (CAM, SHAP) are stored on a grid at most this many pixels across
+# (ImageVolume.in_plane_coarsened): a map has no finer detail than the network input, and a
+# full-resolution float map of a 3000 px film would cost 36 MB per layer.
+HEATMAP_MAX_SIDE = 512
 
 
 @dataclass
@@ -169,11 +194,3 @@ class AnalysisResult:
             (f"{f.side}:{f.label}" if f.side else f.label): float(f.probability)
             for f in self.findings
         }
-
-
-def mask_bbox(mask: np.ndarray) -> tuple[slice, ...] | None:
-    """Tight bounding slices of a boolean mask, or None if empty."""
-    idx = np.nonzero(mask)
-    if len(idx[0]) == 0:
-        return None
-    return tuple(slice(int(a.min()), int(a.max()) + 1) for a in idx)

@@ -9,6 +9,9 @@ the viewer's planes), so a layer looks the same in the report as on screen.
 - A radiograph (one slice): the image with its visible boxes/landmarks/label maps, and one
   picture per heatmap (shown or hidden by default) that explains a positive finding, or the
   most probable finding's map when none is positive; each with its colour bar.
+- A volume with a shown heatmap (an explanation asked for, e.g. a vertebra's SHAP map): the
+  axial and sagittal slice through the map's strongest positive value, with its colour bar,
+  for the maps chosen as on a radiograph; the other pictures are drawn without heatmaps.
 - Anything else: the native slice (and axial/sagittal for a volume) through the middle.
 """
 
@@ -20,7 +23,6 @@ import numpy as np
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
-from app.findings.colormaps import apply_colormap
 from app.findings.types import (
     AnalysisResult,
     Finding,
@@ -29,7 +31,10 @@ from app.findings.types import (
     LandmarkOverlay,
     Overlay,
 )
+from app.findings.wording import decide
 from app.study.model import Series
+from app.viewstate.compose import scale_strip
+from app.viewstate.layers import HEATMAP_THRESHOLD
 from app.viewstate.picture import font_of_size, render_overlays
 
 MAX_REGIONS = 8  # at most this many flagged regions get their own pair of slices
@@ -80,9 +85,9 @@ def _centroids(image: np.ndarray, values: list[int], volume) -> dict[int, np.nda
     return out
 
 
-def _finding_caption(f: Finding) -> str:
-    side = f"{f.side} " if f.side else ""
-    return f"{side}{f.label} p={f.probability:.2f} (threshold {f.threshold:.2f})"
+def _finding_caption(f: Finding, no_call: bool = False) -> str:
+    """The decision in words with its numbers: "C3: fracture (p=0.91, threshold 0.50)"."""
+    return f"{decide(f, no_call).text} (p={f.probability:.2f}, threshold {f.threshold:.2f})"
 
 
 def standard_key_images(
@@ -91,15 +96,17 @@ def standard_key_images(
     window: tuple[float, float] | None = None,
     max_size: int = 768,
 ) -> list[KeyImage]:
-    overlays = [o for o in result.overlays if o.visible]
     if series.image.is_2d:
         return _radiograph_images(result, series, result.overlays, window, max_size)
+    # a shown heatmap gets pictures of its own (cut through its peak, with its colour bar)
+    overlays = [o for o in result.overlays if o.visible and not isinstance(o, HeatmapOverlay)]
+    maps = _volume_heatmap_images(result, series, overlays, window, max_size)
     labelmaps = [o for o in overlays if isinstance(o, LabelMapOverlay) and o.image is not None]
     images: list[KeyImage] = []
     for lm in labelmaps:
         flagged: list[tuple[Finding, int]] = []
         for f in result.findings:
-            if f.positive and f.region_id:
+            if f.abnormal and f.region_id:
                 value = _label_value(lm, f.region_id)
                 if value is not None and all(v != value for _, v in flagged):
                     flagged.append((f, value))
@@ -112,7 +119,8 @@ def standard_key_images(
             region = lm.labels[value][0] if value in lm.labels else f.region_id
             for plane in ("axial", "sagittal"):
                 rgb = render_slice(series, overlays, plane, centres[value], window, max_size)
-                images.append(KeyImage(f"{_finding_caption(f)}: {plane} through {region}", rgb))
+                caption = f"{_finding_caption(f, bool(result.no_call))}: {plane} through {region}"
+                images.append(KeyImage(caption, rgb))
         if not flagged:
             # Overview through the middle one of the labelled regions (a whole-map centroid can
             # fall between them, e.g. in a disc).
@@ -133,7 +141,55 @@ def standard_key_images(
                     )
     if not images:
         images = _middle_images(series, overlays, window, max_size)
+    return maps + images
+
+
+def _volume_heatmap_images(
+    result: AnalysisResult, series: Series, plain: list[Overlay], window, max_size
+) -> list[KeyImage]:
+    """The shown heatmaps on a volume, chosen as on a radiograph: axial and sagittal through
+    each map's peak, with the label maps and marks drawn over the study as well."""
+    heatmaps = [
+        o
+        for o in result.overlays
+        if isinstance(o, HeatmapOverlay) and o.visible and o.image is not None
+    ]
+    images: list[KeyImage] = []
+    pictured: list[HeatmapOverlay] = []
+    for hm, finding in _heatmaps_to_show(result, heatmaps):
+        if any(_same_map(hm, other) for other in pictured):
+            continue  # patient_overall explained by its vertebra: that vertebra's map again
+        pictured.append(hm)
+        point, k = heatmap_peak(hm, series)
+        why = f" explains {_finding_caption(finding, bool(result.no_call))}" if finding else ""
+        for plane, where in (
+            ("axial", f"axial slice {k + 1} of {series.shape[0]}, through the map's peak"),
+            ("sagittal", "sagittal through the map's peak"),
+        ):
+            rgb = render_slice(series, [hm, *plain], plane, point, window, max_size)
+            images.append(KeyImage(f"{hm.name}{why}: {where}", with_colour_bar(rgb, hm)))
     return images
+
+
+def _same_map(a: HeatmapOverlay, b: HeatmapOverlay) -> bool:
+    ga, gb = a.image, b.image
+    return (
+        ga.shape == gb.shape
+        and np.allclose(ga.origin, gb.origin)
+        and np.allclose(ga.spacing, gb.spacing)
+        and np.array_equal(np.asarray(ga.array), np.asarray(gb.array))
+    )
+
+
+def heatmap_peak(hm: HeatmapOverlay, series: Series) -> tuple[np.ndarray, int]:
+    """LPS point of the heatmap's strongest positive value (its largest magnitude when nothing
+    is positive: the evidence for the finding, else against it) and the series slice there."""
+    values = np.asarray(hm.image.array, np.float64)
+    flat = int(np.argmax(values)) if values.max() > 0 else int(np.argmax(np.abs(values)))
+    k, j, i = np.unravel_index(flat, values.shape)
+    point = hm.image.index_to_world(np.array([i, j, k], dtype=float))
+    index = series.image.world_to_index(point)
+    return point, int(np.clip(round(float(index[2])), 0, series.shape[0] - 1))
 
 
 def _radiograph_images(
@@ -154,7 +210,7 @@ def _radiograph_images(
         )
     ]
     for hm, finding in _heatmaps_to_show(result, heatmaps):
-        why = f" explains {_finding_caption(finding)}" if finding else ""
+        why = f" explains {_finding_caption(finding, bool(result.no_call))}" if finding else ""
         rgb = render_slice(series, [hm, *plain], "native", centre, window, max_size)
         images.append(KeyImage(f"{hm.name}{why}", with_colour_bar(rgb, hm)))
     return images
@@ -164,19 +220,21 @@ def with_colour_bar(rgb: np.ndarray, hm: HeatmapOverlay) -> np.ndarray:
     """The image with the heatmap's colour scale on its right (top = high), values written on it."""
     h = rgb.shape[0]
     bar_w, pad = max(12, h // 25), max(4, h // 100)
-    label_w = max(40, h // 8)
-    ramp = np.linspace(1.0, 0.0, h)[:, None].repeat(bar_w, axis=1)
+    font = font_of_size(max(10, h // 30))
     lo, hi = hm.value_range
-    bar = apply_colormap(lo + ramp * (hi - lo), hm.colormap, hm.value_range)
+    texts = (f"{hi:g}", f"{lo:g}")
+    # wide enough for the longer value (a SHAP range such as -0.00037 is eight characters)
+    label_w = max(40, h // 8, 6 + int(max(font.getlength(t) for t in texts)))
+    # drawn as the map is (the viewer's default threshold): transparent low values show grey
+    bar = scale_strip(hm.value_range, hm.colormap, HEATMAP_THRESHOLD, h, bar_w)[::-1]
     out = np.zeros((h, rgb.shape[1] + pad + bar_w + label_w, 3), dtype=np.uint8)
     out[:, : rgb.shape[1]] = rgb
     out[:, rgb.shape[1] + pad : rgb.shape[1] + pad + bar_w] = bar
     image = Image.fromarray(out)
     draw = ImageDraw.Draw(image)
-    font = font_of_size(max(10, h // 30))
     x = rgb.shape[1] + pad + bar_w + 3
-    draw.text((x, 0), f"{hi:g}", fill=(255, 255, 255), font=font)
-    draw.text((x, h - font.size - 4), f"{lo:g}", fill=(255, 255, 255), font=font)
+    draw.text((x, 0), texts[0], fill=(255, 255, 255), font=font)
+    draw.text((x, h - font.size - 4), texts[1], fill=(255, 255, 255), font=font)
     return np.asarray(image).copy()
 
 
@@ -192,7 +250,8 @@ def _heatmaps_to_show(
         return max(matches, key=lambda f: f.probability) if matches else None
 
     paired = [(hm, finding_for(hm)) for hm in heatmaps]
-    positive = [(hm, f) for hm, f in paired if f is not None and f.positive]
+    # a normal class's map explains no abnormality, even when that class is not called
+    positive = [(hm, f) for hm, f in paired if f is not None and f.abnormal and not f.normal_class]
     if positive:
         chosen = positive
     else:

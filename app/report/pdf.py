@@ -31,6 +31,7 @@ from reportlab.platypus import (
 from app.atomic import atomic_path
 from app.findings.io import StudyRef, software_version
 from app.findings.types import DEMO_DISCLAIMER, AnalysisResult, Finding
+from app.findings.wording import decide_in
 from app.report.flowables import (
     MIN_DPI,
     banner,
@@ -54,7 +55,8 @@ __all__ = [
 ]
 
 PAGE_SIZES = {"A4": A4, "LETTER": LETTER}
-POSITIVE_ROW = colors.HexColor("#FBE3E1")
+ABNORMAL_ROW = colors.HexColor("#FBE3E1")  # the only findings in colour are abnormal ones
+ABNORMAL_TEXT = colors.HexColor("#B0201A")
 NO_CALL_GREY = colors.HexColor("#8C8C8C")  # probabilities of a no-call result
 
 
@@ -102,6 +104,7 @@ class ReportInput:
     impression: str = ""
     reader_name: str = ""
     signed_off: str = ""  # ISO time of sign-off, "" if not signed
+    measurements: list[str] = field(default_factory=list)  # the reader's, one line each
     anonymise: bool = False
     page_size: str = "A4"  # "A4" or "Letter"
     title: str = "OsteoView analysis report"
@@ -143,7 +146,7 @@ def ordered_findings(findings: list[Finding]) -> list[tuple[Finding, int]]:
 
 
 def _findings_table(result: AnalysisResult, width: float, st) -> Table:
-    header = ["Finding", "Side", "Group", "Probability", "Threshold", "Call"]
+    header = ["Finding", "Side", "Group", "Probability", "Threshold", "Decision"]
     rows = [[para(h, st["cell"]) for h in header]]
     styles = [
         ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#DDE4EA")),
@@ -153,12 +156,13 @@ def _findings_table(result: AnalysisResult, width: float, st) -> Table:
     for n, (f, depth) in enumerate(ordered_findings(result.findings), start=1):
         prefix = "\u00a0\u00a0\u00a0\u00a0" * depth + ("\u203a " if depth else "")
         prob = "n/a" if not math.isfinite(f.probability) else f"{f.probability:.3f}"
-        call = "POSITIVE" if f.positive else "negative"
-        cell = ParagraphStyle(
-            "c", parent=st["cell"], fontName="Helvetica-Bold" if f.positive else "Helvetica"
-        )
-        if result.no_call:  # outside the training domain: probabilities greyed, no decision
-            call = "no call"
+        decision = decide_in(result, f)
+        cell = st["cell"]
+        if decision.abnormal:
+            cell = ParagraphStyle(
+                "ab", parent=st["cell"], fontName="Helvetica-Bold", textColor=ABNORMAL_TEXT
+            )
+        if decision.no_call:  # outside the training domain: probabilities greyed, no decision
             cell = ParagraphStyle("nc", parent=st["cell"], textColor=NO_CALL_GREY)
         rows.append(
             [
@@ -167,12 +171,12 @@ def _findings_table(result: AnalysisResult, width: float, st) -> Table:
                 para(f.group or "", st["cell"]),
                 para(prob, cell),
                 para(f"{f.threshold:.3f}", st["cell"]),
-                para(call, cell),
+                para(decision.text, cell),
             ]
         )
-        if f.positive and not result.no_call:
-            styles.append(("BACKGROUND", (0, n), (-1, n), POSITIVE_ROW))
-    widths = [0.36, 0.1, 0.16, 0.13, 0.12, 0.13]
+        if decision.abnormal:
+            styles.append(("BACKGROUND", (0, n), (-1, n), ABNORMAL_ROW))
+    widths = [0.27, 0.08, 0.12, 0.12, 0.11, 0.30]
     t = Table(rows, colWidths=[width * w for w in widths], repeatRows=1)
     t.setStyle(TableStyle(styles))
     return t
@@ -270,6 +274,9 @@ def build_report(inp: ReportInput, path: Path) -> Path:
     if inp.views:
         story += [CondPageBreak(8 * cm), para("Views arranged by the reader", st["h2"])]
         story += image_grid(list(inp.views), width, st)
+    if inp.measurements:
+        story += [CondPageBreak(3 * cm), para("Measurements", st["h2"])]
+        story += [para(line, st["body"], width) for line in inp.measurements]
     story += [CondPageBreak(5 * cm), para("Reader's impression", st["h2"])]
     impression = inp.impression.strip()
     if impression:

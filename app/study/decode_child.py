@@ -1,7 +1,8 @@
 """Entry point of a ``decode_pool`` child: ``python -m app.study.decode_child``.
 
-Messages are pickled over the child's stdin (paths in) and stdout (arrays out); descriptor 1 is
-then pointed at stderr so that a codec printing to stdout cannot corrupt them.
+``app.ipc`` frames (JSON and raw arrays, no pickle) go over the child's stdin (paths in) and
+stdout (arrays out); descriptor 1 is then pointed at stderr so that a codec printing to stdout
+cannot corrupt them.
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ pool is the guarantee for the rest: each compressed file is decoded by one of a 
 children (fresh interpreters, not forks: the viewer has Qt threads), and a child that dies or
 runs past its time limit is attributed to the file it was decoding, reported as that file's
 error and replaced. Two children decode alternately, so a stack still decodes in parallel.
+Paths go in and arrays come back as ``app.ipc`` frames, never pickles: a child taken over by a
+code stream could send anything, and a malformed answer is that file's error, like a crash.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import atexit
 import os
 import signal
 import subprocess
-import sys
 import threading
 from collections import deque
 from collections.abc import Iterator
@@ -23,7 +24,8 @@ from multiprocessing.connection import Connection
 
 import numpy as np
 
-_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from app import ipc
+
 POOL_SIZE = max(1, min(2, os.cpu_count() or 1))
 BASE_TIMEOUT_S = 4.0  # a hanging decoder is given up on after this, plus PER_MB_S per MB
 PER_MB_S = 0.5
@@ -67,49 +69,53 @@ def decode_here(path: str) -> Outcome:
 
 
 def serve(rx: Connection, tx: Connection) -> None:
-    """Child main (``decode_child``): decode paths until the parent closes the pipe."""
+    """Child main (``decode_child``): decode paths until the parent closes the pipe. A message
+    that is not a path ends the child (the parent reports a crash; nothing else is read)."""
     while True:
         try:
-            path = rx.recv()
-        except (EOFError, OSError):
+            kind, body, _ = ipc.recv(rx)
+            if kind != "decode":
+                return
+            path = ipc.text(body, "path")
+        except (EOFError, OSError, ipc.ProtocolError):
             return
-        result = decode_here(path)
+        status, value = decode_here(path)
         try:
-            tx.send(result)
+            if status == "ok":
+                ipc.send(tx, "ok", arrays=[value])
+            else:
+                ipc.send(tx, "error", {"reason": value})
         except (BrokenPipeError, EOFError):
             return
-        except Exception as exc:  # noqa: BLE001 - e.g. MemoryError while pickling the array
-            tx.send(("error", f"decoded pixels could not be passed back ({type(exc).__name__})"))
+        except Exception as exc:  # noqa: BLE001 - e.g. MemoryError copying the array
+            why = f"decoded pixels could not be passed back ({type(exc).__name__})"
+            ipc.send(tx, "error", {"reason": why})
 
 
-def _owned_fd(stream) -> int:
-    """The descriptor of a Popen pipe, owned by the caller (the file object is closed)."""
-    fd = os.dup(stream.fileno())
-    stream.close()
-    return fd
+def read_outcome(rx: Connection) -> Outcome:
+    """The child's answer: ("ok", array) or ("error", reason); ProtocolError for anything
+    else (a child taken over by a hostile file may send anything)."""
+    kind, body, arrays = ipc.recv(rx, part_timeout=MIN_WALL_S)
+    if kind == "ok" and len(arrays) == 1 and not body:
+        return ("ok", arrays[0])
+    if kind == "error" and not arrays:
+        return ("error", ipc.text(body, "reason"))
+    raise ipc.ProtocolError(f"unexpected answer {kind!r} with {len(arrays)} arrays")
 
 
 class _Worker:
-    """One child: ``python -m app.study.decode_child``, pickled messages over its stdin/stdout.
+    """One child: ``python -m app.study.decode_child``, ``app.ipc`` frames over its stdin/stdout
+    (never pickle: the child reads hostile files, and its answer must not be able to run code).
 
     A plain subprocess rather than multiprocessing: spawn and forkserver re-import the
     caller's ``__main__``, which re-runs any script that loads at import time."""
 
     def __init__(self) -> None:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (_ROOT, env.get("PYTHONPATH", "")) if p)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app.study.decode_child"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=env,
-        )
-        self.tx = Connection(_owned_fd(self.proc.stdin), readable=False)
-        self.rx = Connection(_owned_fd(self.proc.stdout), writable=False)
+        self.proc, self.tx, self.rx = ipc.spawn_python_child("app.study.decode_child")
 
     def submit(self, path: str) -> None:
         self.cpu_at_submit = self.cpu_seconds()
-        self.tx.send(path)
+        ipc.send(self.tx, "decode", {"path": path})
 
     def cpu_seconds(self) -> float | None:
         """The child's CPU time so far (Linux /proc), or None where it cannot be read."""
@@ -140,7 +146,10 @@ class _Worker:
         """(outcome, alive): the child's answer, or the reason it gave none."""
         try:
             if self._answered(timeout):
-                return self.rx.recv(), True
+                return read_outcome(self.rx), True
+        except ipc.ProtocolError as exc:
+            self.stop()
+            return ("error", f"the image decoder sent back a malformed answer ({exc})"), False
         except (EOFError, OSError):
             try:
                 code = self.proc.wait(2.0)
@@ -159,17 +168,7 @@ class _Worker:
         return ("error", f"the image decoder did not finish within {timeout:.0f} s"), False
 
     def stop(self) -> None:
-        for conn in (self.tx, self.rx):
-            try:
-                conn.close()
-            except OSError:
-                pass
-        if self.proc.poll() is None:
-            self.proc.kill()
-        try:
-            self.proc.wait(2.0)
-        except subprocess.TimeoutExpired:
-            pass
+        ipc.end_child(self.proc, self.tx, self.rx)
 
 
 class DecodePool:

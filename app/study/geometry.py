@@ -94,6 +94,22 @@ class ImageVolume:
             raise ValueError(f"array shape {array.shape} does not match {self.shape}")
         return ImageVolume(array, self.spacing, self.origin.copy(), self.direction.copy())
 
+    def in_plane_coarsened(self, max_side: int) -> tuple[ImageVolume, int]:
+        """An empty float32 grid over this radiograph's plane, coarsened by the smallest whole
+        factor f that makes it at most ``max_side`` pixels across, and f. Cell (j, i) is the
+        mean position of image pixels [f j, f j + f) x [f i, f i + f), so a map stored on it
+        (a CAM, SHAP values) lies where the pixels it summarises lie."""
+        rows, cols = self.shape[1:3]
+        f = max(1, -(-max(rows, cols) // max_side))
+        shape = (1, -(-rows // f), -(-cols // f))
+        centre = (f - 1) / 2.0
+        origin = self.index_to_world(np.array([centre, centre, 0.0]))
+        dk, dj, di = self.spacing
+        grid = ImageVolume(
+            np.zeros(shape, np.float32), (dk, dj * f, di * f), origin, self.direction.copy()
+        )
+        return grid, f
+
     @classmethod
     def from_ras_affine(cls, array_kji: np.ndarray, affine_ras: np.ndarray) -> ImageVolume:
         """Build from a (k, j, i) array and a NIfTI-style RAS affine over (i, j, k)."""

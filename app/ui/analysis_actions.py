@@ -101,6 +101,8 @@ class AnalysisActions(SlotActions, ExplainActions):
             return
         if self.analysis_worker is not None and self.analysis_worker.isRunning():
             return
+        if adapter is None and self._rerun_on_edited_mask(task_id):
+            return
         from app.analysis.tasks import UnknownTask
         from app.engine.adapter import InputRejected
 
@@ -120,6 +122,20 @@ class AnalysisActions(SlotActions, ExplainActions):
         self._analysing = True
         self.findings.set_running(True, task_id)
         worker.start()
+
+    def _rerun_on_edited_mask(self, task_id: str) -> bool:
+        """Analyse while a mask of this task's result is being edited: the task reads the edited
+        mask (as Mask > Re-run does), so pressing Analyse never drops a correction."""
+        ui = getattr(self, "mask_editor", None)
+        result = self.result
+        if ui is None or ui.editor is None or result is None or result.task_id != task_id:
+            return False
+        from app.analysis.tasks import get_spec
+        from app.editing.rerun import mask_slot_for
+
+        if mask_slot_for(get_spec(task_id), ui.editor.overlay.slot) is None:
+            return False
+        return ui.files.rerun()
 
     def cancel_analysis(self) -> None:
         """Cancel: the analysis or the explanation that is running."""
@@ -196,8 +212,13 @@ class AnalysisActions(SlotActions, ExplainActions):
         return [ov for ov in result.overlays if not ov.slot or ov.slot in mine]
 
     def show_side_by_side(self, panes: list) -> None:
+        if self.result is not None:  # the task's hanging protocol, unless the user chose
+            self.input_views.layout_name = self.layout_actions.layout_for_result(
+                self.result.task_id
+            )
         self.input_views.show_panes(panes)
         self.central.setCurrentWidget(self.input_views)
+        self.layout_actions.sync()  # the menu and the Layout button say what is shown
 
     def show_single_layout(self) -> None:
         """The normal layout: the shown series in the view area."""

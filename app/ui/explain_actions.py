@@ -4,6 +4,8 @@ of the input they were computed on. A mixin of ``MainWindow``."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from app.findings.types import AnalysisResult, Finding
 from app.ui.workers import ExplainWorker
 
@@ -79,7 +81,28 @@ class ExplainActions:
         for ov in overlays:
             series = inputs.get(ov.slot, self.series)
             added.append(self.layers.add_overlay(ov, source, series.image, series.series_uid))
+        by_result = self._explanation_maps()
+        kept = [ov for ov in by_result.get(id(result), []) if ov.name not in names]
+        by_result[id(result)] = list(overlays) + kept
         if any(la.kind == "heatmap" for la in added):
             for layer in self.layers.of_kind("heatmap"):  # one map at a time: the new one
                 self.layers.set_visible(layer.id, layer in added)
         self.findings.stage_label.setText(f"{finding.label}: explained ({len(overlays)} maps)")
+
+    def _explanation_maps(self) -> dict[int, list]:
+        """The maps explaining each result (by id, as ``request_of_result``), newest first."""
+        if not hasattr(self, "_explained_maps"):
+            self._explained_maps: dict[int, list] = {}
+        return self._explained_maps
+
+    def result_with_explanations(self, result: AnalysisResult) -> AnalysisResult:
+        """``result`` with the maps explaining it that are still layers put first and shown, as
+        the CLI's ``--explain`` puts them: the report's key images then include them (a 3-D map
+        cut through its peak). The result itself is left as the run made it."""
+        present = {id(layer.overlay) for layer in self.layers}
+        maps = [
+            replace(ov, visible=True)
+            for ov in self._explanation_maps().get(id(result), [])
+            if id(ov) in present
+        ]
+        return replace(result, overlays=maps + list(result.overlays)) if maps else result

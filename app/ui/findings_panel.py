@@ -1,20 +1,26 @@
-"""Findings panel: choose a task, run it with per-stage progress and Cancel, read the findings as
-bars with the threshold marked (grouped by side and hierarchy), the summary and the provenance
-with the demo disclaimer in plain sight."""
+"""Findings panel: choose a task, run it with per-stage progress and Cancel, read the summary and
+the findings table (``findings_tree``: bars with the threshold marked, decisions in words,
+sortable, filtered to abnormal findings on request), with the provenance folded under one click
+and the demo disclaimer in plain sight."""
 
 from __future__ import annotations
 
 import html
 
-from PySide6 import QtCore, QtGui, QtWidgets
+from PySide6 import QtWidgets
 from PySide6.QtCore import Qt, Signal
 
 from app.findings.types import DEMO_DISCLAIMER, AnalysisResult, Finding
+from app.ui.findings_tree import (  # noqa: F401  (re-exported: tests and callers use them here)
+    FINDING_ROLE,
+    NO_CALL_GREY,
+    FindingsTree,
+    ProbabilityBar,
+)
 
-FINDING_ROLE = Qt.ItemDataRole.UserRole + 1
 NO_TASK = "no task for this series"
-NO_CALL_GREY = QtGui.QColor(140, 140, 140)  # a no-call result's probabilities and calls
 ORIGIN_WORDS = {"auto": "chosen automatically", "user": "assigned by you", "edited": "edited"}
+METHOD_TITLES = {"shap": "SHAP", "cam": "CAM (class activation map)"}  # the context menu's words
 
 
 def inputs_text(inputs: dict[str, dict]) -> str:
@@ -28,37 +34,6 @@ def inputs_text(inputs: dict[str, dict]) -> str:
             + (f" <i>({html.escape(origin)})</i>" if origin else "")
         )
     return "Inputs: " + "; ".join(rows) if rows else ""
-
-
-class ProbabilityBar(QtWidgets.QWidget):
-    """A bar for one probability with a tick at the decision threshold."""
-
-    def __init__(self, finding: Finding, parent=None, no_call: bool = False) -> None:
-        super().__init__(parent)
-        self.finding = finding
-        self.no_call = no_call  # outside the training domain: drawn grey, no decision
-        self.setMinimumSize(120, 18)
-        call = "no call" if no_call else "positive" if finding.positive else "negative"
-        self.setToolTip(
-            f"p = {finding.probability:.3f}; threshold {finding.threshold:.2f} -> {call}"
-        )
-
-    def paintEvent(self, ev) -> None:  # noqa: N802
-        p = QtGui.QPainter(self)
-        r = self.rect().adjusted(1, 2, -1, -2)
-        p.fillRect(r, QtGui.QColor(60, 60, 60))
-        f = self.finding
-        w = int(r.width() * min(max(f.probability, 0.0), 1.0))
-        colour = QtGui.QColor(220, 70, 60) if f.positive else QtGui.QColor(70, 150, 220)
-        if self.no_call:
-            colour = NO_CALL_GREY
-        p.fillRect(QtCore.QRect(r.left(), r.top(), w, r.height()), colour)
-        tx = r.left() + int(r.width() * min(max(f.threshold, 0.0), 1.0))
-        p.setPen(QtGui.QPen(QtGui.QColor(255, 255, 255), 2))
-        p.drawLine(tx, r.top() - 2, tx, r.bottom() + 2)
-        p.setPen(QtGui.QColor(255, 255, 255))
-        p.drawText(r.adjusted(4, 0, -4, 0), Qt.AlignmentFlag.AlignVCenter, f"{f.probability:.2f}")
-        p.end()
 
 
 class FindingsPanel(QtWidgets.QWidget):
@@ -94,16 +69,32 @@ class FindingsPanel(QtWidgets.QWidget):
         self.summary = QtWidgets.QLabel("")
         self.summary.setWordWrap(True)
         self.summary.setStyleSheet("font-weight: bold; font-size: 13px;")
-        layout.addWidget(self.summary)
+        self.summary.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        # a long summary (a no-call reason, a caveat) scrolls in a few lines: the table below
+        # keeps the room
+        self.summary_area = QtWidgets.QScrollArea()
+        self.summary_area.setWidget(self.summary)
+        self.summary_area.setWidgetResizable(True)
+        self.summary_area.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        self.summary_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.summary_area.setMaximumHeight(5 * self.summary.fontMetrics().lineSpacing() + 12)
+        self.summary_area.setSizePolicy(
+            QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Maximum
+        )
+        layout.addWidget(self.summary_area)
         self.inputs = QtWidgets.QLabel("")  # which series filled each input slot
         self.inputs.setWordWrap(True)
         layout.addWidget(self.inputs)
-        self.tree = QtWidgets.QTreeWidget()
-        self.tree.setHeaderLabels(["Finding", "Probability", "Call"])
-        self.tree.setColumnWidth(0, 150)
-        self.tree.setColumnWidth(1, 150)
+        self.abnormal_only = QtWidgets.QCheckBox("Abnormal findings only")
+        self.abnormal_only.setToolTip("Hide the findings whose decision is normal")
+        self.abnormal_only.toggled.connect(lambda on: self.tree.set_abnormal_only(on))
+        layout.addWidget(self.abnormal_only)
+        self.tree = FindingsTree()
         self.tree.itemClicked.connect(self._on_item)
-        layout.addWidget(self.tree, 1)
+        # right-click on a finding: "Explain by ..." for each method of its task (as the button)
+        self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.tree.customContextMenuRequested.connect(self._on_context_menu)
+        layout.addWidget(self.tree, 1)  # the table takes the room the window gives
         # Explain the selected finding (a separate, slower step: SHAP runs the model many times)
         explain_row = QtWidgets.QHBoxLayout()
         self.explain_method = QtWidgets.QComboBox()
@@ -115,9 +106,21 @@ class FindingsPanel(QtWidgets.QWidget):
         explain_row.addWidget(self.explain_button)
         layout.addLayout(explain_row)
         self.set_explain_methods(())
+        # provenance folded under one button (collapsed: the table needs the room)
+        self.provenance_toggle = QtWidgets.QToolButton()
+        self.provenance_toggle.setText("Provenance")
+        self.provenance_toggle.setCheckable(True)
+        self.provenance_toggle.setChecked(False)
+        self.provenance_toggle.setArrowType(Qt.ArrowType.RightArrow)
+        self.provenance_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.provenance_toggle.setAutoRaise(True)
+        self.provenance_toggle.setToolTip("Model, paper, training data, weights, timings")
+        self.provenance_toggle.toggled.connect(self._show_provenance)
+        layout.addWidget(self.provenance_toggle)
         self.provenance = QtWidgets.QLabel("")
         self.provenance.setWordWrap(True)
         self.provenance.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.provenance.setVisible(False)
         layout.addWidget(self.provenance)
         self.disclaimer = QtWidgets.QLabel(f"Demo weights: {DEMO_DISCLAIMER}.")
         self.disclaimer.setWordWrap(True)
@@ -186,6 +189,35 @@ class FindingsPanel(QtWidgets.QWidget):
             idle and self.explain_method.count() > 0 and self.selected_finding() is not None
         )
 
+    def explain_menu(self, finding: Finding) -> QtWidgets.QMenu | None:
+        """A finding's context menu: one "Explain by <method>" per method the result's task has
+        (none: no menu), disabled while a run or an explanation is under way."""
+        methods = [self.explain_method.itemText(n) for n in range(self.explain_method.count())]
+        if not methods:
+            return None
+        menu = QtWidgets.QMenu(self)
+        idle = not self.cancel_button.isEnabled()
+        for method in methods:
+            action = menu.addAction(f"Explain by {METHOD_TITLES.get(method, method)}")
+            action.setData(method)
+            action.setEnabled(idle)
+            action.triggered.connect(
+                lambda _checked=False, m=method: self.explain_requested.emit(finding, m)
+            )
+        return menu
+
+    def _on_context_menu(self, pos) -> None:
+        item = self.tree.itemAt(pos)
+        finding = item.data(0, FINDING_ROLE) if item is not None else None
+        if finding is None:
+            return
+        self.tree.setCurrentItem(item)
+        self._sync_explain()
+        menu = self.explain_menu(finding)
+        if menu is not None:
+            menu.exec(self.tree.viewport().mapToGlobal(pos))
+            menu.deleteLater()  # one menu per right-click: not kept for the panel's lifetime
+
     def _on_explain(self) -> None:
         finding = self.selected_finding()
         if finding is not None and self.explain_method.currentText():
@@ -216,47 +248,18 @@ class FindingsPanel(QtWidgets.QWidget):
     def clear_result(self) -> None:
         self.result = None
         self.set_explain_methods(())
-        self.tree.clear()
+        self.tree.set_result(None)
         self.summary.setText("")
         self.inputs.setText("")
         self.provenance.setText("")
 
     def show_result(self, result: AnalysisResult) -> None:
         self.result = result
-        self.tree.clear()
         text = result.summary or f"{result.task_id}: {len(result.findings)} findings"
         if result.no_call and result.no_call.lower() not in text.lower():
             text = f"{result.no_call[0].upper()}{result.no_call[1:]}. {text}"
         self.summary.setText(text)
-        sides = sorted({f.side for f in result.findings})
-        side_roots: dict[str, QtWidgets.QTreeWidget | QtWidgets.QTreeWidgetItem] = {}
-        for side in sides:
-            if side:
-                item = QtWidgets.QTreeWidgetItem(self.tree, [f"{side.capitalize()} side"])
-                item.setFirstColumnSpanned(True)
-                side_roots[side] = item
-            else:
-                side_roots[side] = self.tree.invisibleRootItem()
-        items: dict[tuple[str, str], QtWidgets.QTreeWidgetItem] = {}
-        pending = list(result.findings)
-        # parents first: a finding whose parent is not (yet) placed waits a round
-        for _ in range(len(pending) + 1):
-            waiting = []
-            for f in pending:
-                parent_key = (f.side, f.parent)
-                if (
-                    f.parent
-                    and parent_key not in items
-                    and any(g.label == f.parent and g.side == f.side for g in result.findings)
-                ):
-                    waiting.append(f)
-                    continue
-                parent = items.get(parent_key, side_roots[f.side])
-                items[(f.side, f.label)] = self._add_finding(parent, f)
-            pending = waiting
-            if not pending:
-                break
-        self.tree.expandAll()
+        self.tree.set_result(result)
         prov = result.provenance
         self.inputs.setText(inputs_text(prov.inputs))
         timings = ", ".join(f"{k} {v:.2f}s" for k, v in prov.timings_s.items())
@@ -268,29 +271,14 @@ class FindingsPanel(QtWidgets.QWidget):
         )
         self.disclaimer.setText(f"Demo weights: {prov.disclaimer or DEMO_DISCLAIMER}.")
 
-    def _add_finding(self, parent, f: Finding) -> QtWidgets.QTreeWidgetItem:
-        label = f.label if not f.group else f"{f.label}  ({f.group})"
-        no_call = bool(self.result is not None and self.result.no_call)
-        call = "no call" if no_call else "positive" if f.positive else "-"
-        item = QtWidgets.QTreeWidgetItem(parent, [label, "", call])
-        item.setData(0, FINDING_ROLE, f)
-        if f.region_id:
-            item.setToolTip(0, "Click to centre the views on this region")
-        if no_call:
-            for col in (0, 2):
-                item.setForeground(col, QtGui.QBrush(NO_CALL_GREY))
-            item.setToolTip(2, self.result.no_call)
-        self.tree.setItemWidget(item, 1, ProbabilityBar(f, no_call=no_call))
-        return item
-
     def finding_items(self) -> list[QtWidgets.QTreeWidgetItem]:
-        out = []
-        it = QtWidgets.QTreeWidgetItemIterator(self.tree)
-        while it.value():
-            if it.value().data(0, FINDING_ROLE) is not None:
-                out.append(it.value())
-            it += 1
-        return out
+        return self.tree.finding_items()
+
+    def _show_provenance(self, shown: bool) -> None:
+        self.provenance.setVisible(shown)
+        self.provenance_toggle.setArrowType(
+            Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow
+        )
 
     def _on_item(self, item: QtWidgets.QTreeWidgetItem, column: int) -> None:
         f = item.data(0, FINDING_ROLE)

@@ -8,16 +8,19 @@ this widget only lays the views out and routes clicks and centring to the right 
 from __future__ import annotations
 
 import numpy as np
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtWidgets
 from PySide6.QtCore import Signal
 
+from app.ui.layouts import ViewGrid, ViewLinker
 from app.ui.view_area import ViewArea
 from app.viewstate.inputs import InputPane, belongs_to
 from app.viewstate.layers import Layer, LayerList
+from app.viewstate.layout import Layout, layout_for_panes
 
 
 class InputViews(QtWidgets.QWidget):
-    """A 1 x N row of view areas, one per input pane."""
+    """View areas, one per input pane, in the cells of a layout (1x2 for two inputs); each
+    shows one plane of its input, and volumes scroll together while linked."""
 
     status = Signal(str)  # the hovered area's cursor text
 
@@ -26,10 +29,21 @@ class InputViews(QtWidgets.QWidget):
         self.layers = layers
         self.panes: list[InputPane] = []
         self.areas: dict[str, ViewArea] = {}
+        self.layout_name = "1x2"  # the layout asked for; one with room for every input is used
+        self.linker = ViewLinker(self)
         layout = QtWidgets.QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        self._splitter = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
-        layout.addWidget(self._splitter)
+        self.grid = ViewGrid()
+        layout.addWidget(self.grid)
+
+    @property
+    def layout_shown(self) -> Layout:
+        return layout_for_panes(len(self.panes), self.layout_name)
+
+    def set_layout(self, name: str) -> None:
+        self.layout_name = name
+        if self.panes:
+            self.grid.arrange(self.layout_shown, [self.areas[p.slot] for p in self.panes])
 
     def show_panes(self, panes: list[InputPane]) -> None:
         """One area per pane, each drawing only the layers that belong to its input."""
@@ -41,12 +55,13 @@ class InputViews(QtWidgets.QWidget):
                 layer_filter=lambda layer, p=pane: belongs_to(layer, p),
                 title=pane.title,
             )
+            area.layout_name = "1x1"  # one view per input
             area.status.connect(self.status)
-            self._splitter.addWidget(area)
             self.areas[pane.slot] = area
-        self._splitter.setSizes([1000] * len(self.panes))
+        self.grid.arrange(self.layout_shown, [self.areas[p.slot] for p in self.panes])
         for pane in self.panes:
             self.areas[pane.slot].set_series(pane.series)
+        self.linker.set_areas(list(self.areas.values()))
 
     def clear(self) -> None:
         """Release the views (their render windows) before the widgets go."""
@@ -56,6 +71,7 @@ class InputViews(QtWidgets.QWidget):
             area.deleteLater()
         self.areas = {}
         self.panes = []
+        self.linker.set_areas([])
 
     def shutdown(self) -> None:
         for area in self.areas.values():

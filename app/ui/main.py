@@ -9,7 +9,6 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 from PySide6.QtCore import Qt
 
@@ -24,7 +23,9 @@ from app.ui.opening import OpeningActions
 from app.ui.pacs_dialog import open_pacs_dialog
 from app.ui.series_browser import SeriesBrowser, primary_series
 from app.ui.slot_actions import SERIES_ROLE
+from app.ui.state_actions import StateActions
 from app.ui.view_area import ViewArea
+from app.ui.view_keys import view_key
 from app.ui.workers import AnalysisWorker, LoadWorker
 from app.viewstate.layers import LayerList
 from app.viewstate.state import ViewerState
@@ -32,7 +33,7 @@ from app.viewstate.state import ViewerState
 __all__ = ["MainWindow", "primary_series", "run_viewer"]
 
 
-class MainWindow(OpeningActions, AnalysisActions, QtWidgets.QMainWindow):
+class MainWindow(OpeningActions, AnalysisActions, StateActions, QtWidgets.QMainWindow):
     def __init__(self) -> None:
         super().__init__()
         self.setWindowTitle("OsteoView")
@@ -104,8 +105,14 @@ class MainWindow(OpeningActions, AnalysisActions, QtWidgets.QMainWindow):
         from app.ui.editor_actions import install_mask_editor
 
         install_mask_editor(self)  # the Mask menu and toolbar: self.mask_editor
+        from app.ui.measure_tools import install_measurements
+
+        install_measurements(self)  # Measure menu and dock, W/L dialog, tags: self.measurements
         self._refresh_tasks()
         self.resize(1500, 900)
+        from app.ui.viewer_habits import install_viewer_habits
+
+        install_viewer_habits(self)  # layouts, link, cine, shortcut sheet, saved window state
 
     # ---- construction ----------------------------------------------------------------
     def _dock(self, title: str, widget, area, width: int) -> None:
@@ -150,9 +157,15 @@ class MainWindow(OpeningActions, AnalysisActions, QtWidgets.QMainWindow):
 
         v = self.menuBar().addMenu("&View")
         self.preset_menu = v.addMenu("Window &presets")
-        v.addAction("&Invert (i)", lambda: [a.toggle_invert() for a in self.visible_view_areas()])
-        v.addAction("&Reset (space)", lambda: [a.reset() for a in self.visible_view_areas()])
-        self.ruler_action = v.addAction("R&uler (r)")
+        # the keys the views handle themselves, shown in the menu (app.ui.view_keys)
+        invert = v.addAction(
+            "&Invert", lambda: [a.toggle_invert() for a in self.visible_view_areas()]
+        )
+        view_key(invert, "I")
+        view_key(
+            v.addAction("&Reset", lambda: [a.reset() for a in self.visible_view_areas()]), "Space"
+        )
+        self.ruler_action = view_key(v.addAction("R&uler"), "R")
         self.ruler_action.setCheckable(True)
         self.ruler_action.toggled.connect(
             lambda on: [a.set_ruler_mode(on) for a in self.visible_view_areas()]
@@ -172,11 +185,13 @@ class MainWindow(OpeningActions, AnalysisActions, QtWidgets.QMainWindow):
         self.preset_menu.clear()
         for n, name in enumerate(self.view_area.presets):
             c, w = self.view_area.presets[name]
-            label = f"{n + 1}: {name} (L {c:g} / W {w:g})" if n < 9 else name
+            label = f"{name} (L {c:g} / W {w:g})"
             # each shown view takes the preset its own series has (side by side: both inputs)
-            self.preset_menu.addAction(
+            act = self.preset_menu.addAction(
                 label, lambda nm=name: [a.apply_preset(nm) for a in self.visible_view_areas()]
             )
+            if n < 9:  # the digit keys of the views
+                view_key(act, str(n + 1))
 
     def is_busy(self) -> bool:
         """True from the request until its outcome has been shown (not just the thread's life:
@@ -199,6 +214,8 @@ class MainWindow(OpeningActions, AnalysisActions, QtWidgets.QMainWindow):
         # results of series no longer loaded are let go (a long session keeps no stale volumes)
         loaded = {s.series_uid for s in result.all_series()}
         self.session_results = {k: v for k, v in self.session_results.items() if k in loaded}
+        # the dock, report and saved state list this study's measurements; others' are kept
+        self.measurements.set_scope(loaded)
         self.browser.blockSignals(True)
         self.browser.clear()
         first = primary_series(result)
@@ -233,9 +250,9 @@ class MainWindow(OpeningActions, AnalysisActions, QtWidgets.QMainWindow):
         self.findings.clear_result()
         self.layers.clear()
         self.show_single_layout()
-        self.view_area.set_series(series)
+        self.update_task_choice()  # before the layout: the chosen task's protocol hangs it
+        self.layout_actions.show_series(series)
         self._rebuild_presets()
-        self.update_task_choice()
         self.add_truth_layers(quiet=True)
         title = f"OsteoView - {series.modality} {series.description}"
         self.setWindowTitle(title)
@@ -256,93 +273,14 @@ class MainWindow(OpeningActions, AnalysisActions, QtWidgets.QMainWindow):
         return next((st for st in studies if any(s is series for s in st.series)), None)
 
     def add_truth_layers(self, quiet: bool = False) -> int:
-        """Ground truth written beside demo studies (truth.json) as layers."""
+        """Ground truth written beside demo studies (truth.json) as layers: the shown series'
+        and the other series' the layout shows beside it (app.ui.truth_layers)."""
         if self.series is None:
             return 0
-        # truth.json lies in the series' own folder (a demo folder holds many studies).
-        where = Path(self.series.source_paths[0]).parent if self.series.source_paths else None
-        if where is None and not self.study_path:
-            return 0
-        from app.findings.truth import load_truth
+        from app.ui.truth_layers import add_truth
 
-        try:
-            truth = load_truth(where or Path(self.study_path), reference=self.series.image)
-        except Exception as exc:  # noqa: BLE001 - a bad truth file is reported, not fatal
-            self.statusBar().showMessage(f"truth.json: {exc}", 10000)
-            return 0
-        if truth is None:
-            if not quiet:
-                self.statusBar().showMessage("No truth.json beside this study", 5000)
-            return 0
-        self.layers.clear("truth")
-        for ov in truth.overlays:
-            self.layers.add_overlay(ov, "truth", self.series.image, self.series.series_uid)
-        return len(truth.overlays)
-
-    # ---- state, screenshots ---------------------------------------------------------------
-    def viewer_state(self) -> ViewerState:
-        va = self.view_area
-        return ViewerState(
-            study_path=self.study_path,
-            series_uid=self.series.series_uid if self.series else "",
-            window=va.window,
-            crosshair_lps=list(va.cross.point) if va.cross is not None else None,
-            zoom={name: v.zoom_factor() for name, v in va.views.items()},
-            layers=self.layers.to_json(),
-            task=self.result.task_id if self.result else "",
-        )
-
-    def restore_state(self, state: ViewerState) -> None:
-        """Open the state's study; window, crosshair, zoom and layer settings follow the load."""
-        self._pending_state = state
-        self.open_path(state.study_path)
-
-    def apply_state(self, state: ViewerState) -> None:
-        if self.load_result is not None and state.series_uid:
-            for n in range(self.browser.count()):
-                series = self.browser.item(n).data(SERIES_ROLE)
-                if series is None:  # the "not loaded" item
-                    continue
-                if series.series_uid == state.series_uid and series is not self.series:
-                    self.browser.setCurrentRow(n)
-        va = self.view_area
-        if state.window is not None and va.window is not None:
-            va.window.center, va.window.width = state.window.center, state.window.width
-            va.window.invert = state.window.invert
-        if state.crosshair_lps is not None and va.cross is not None:
-            va.cross.set_point(np.array(state.crosshair_lps, dtype=float))
-        for name, factor in state.zoom.items():
-            if name in va.views and factor > 0:
-                va.views[name].zoom(float(factor))
-        self.layers.apply_json(state.layers)
-        va.request_update()
-
-    def _open_state_dialog(self) -> None:
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Restore viewer state", "", "*.json")
-        if path:
-            try:
-                self.restore_state(ViewerState.load(Path(path)))
-            except (OSError, ValueError, KeyError) as exc:
-                QtWidgets.QMessageBox.warning(self, "Cannot restore", f"{path}: {exc}")
-
-    def _save_state_dialog(self) -> None:
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save viewer state", "", "*.json")
-        if path:
-            self.viewer_state().save(Path(path))
-
-    def _save_screenshot_dialog(self) -> None:
-        from app.ui.capture import capture_window, save_png
-
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save screenshot", "", "*.png")
-        if path:
-            from app.errors import describe_os_error
-
-            try:
-                save_png(capture_window(self), path)
-            except OSError as exc:
-                QtWidgets.QMessageBox.warning(
-                    self, "Save screenshot", describe_os_error(exc, (path,))
-                )
+        shown = [self.series, *(g.series for g in self.view_area.guests)]
+        return sum(add_truth(self, s, quiet or n > 0) for n, s in enumerate(shown))
 
     def results_for(self, series: Series | None) -> list[AnalysisResult]:
         """This session's analysis results of ``series``, oldest first."""
@@ -439,6 +377,9 @@ def run_viewer(paths: list[str]) -> int:
     app.setApplicationName("OsteoView")
     window = MainWindow()
     window.show()
+    from app.ui.warmup import start_warm_up
+
+    start_warm_up(app)  # SHAP imported and compiled in a child while the reader starts
     if paths:
         window.open_path(paths[0])
     return int(app.exec())

@@ -3,6 +3,8 @@ the load in a worker thread with progress and Cancel. A mixin of ``MainWindow``.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6 import QtWidgets
 from PySide6.QtCore import Qt
 
@@ -42,14 +44,21 @@ class OpeningActions:
             self.recent_menu.addAction(path, lambda p=path: self.open_path(p))
 
     def dragEnterEvent(self, ev) -> None:  # noqa: N802
-        if ev.mimeData().hasUrls():
+        if any(u.isLocalFile() for u in ev.mimeData().urls()):
             ev.acceptProposedAction()
 
     def dropEvent(self, ev) -> None:  # noqa: N802
-        urls = [u.toLocalFile() for u in ev.mimeData().urls() if u.isLocalFile()]
-        if urls:
-            self.open_path(urls[0])
-            ev.acceptProposedAction()
+        """A file or folder dropped on the window (a view included) opens as File > Open
+        would; several files of one folder (a series' slices) open that folder."""
+        paths = [u.toLocalFile() for u in ev.mimeData().urls() if u.isLocalFile()]
+        if not paths:
+            return
+        ev.acceptProposedAction()
+        parents = {str(Path(p).parent) for p in paths}
+        if len(paths) > 1 and len(parents) == 1 and all(Path(p).is_file() for p in paths):
+            self.open_path(parents.pop())
+            return
+        self.open_path(paths[0])  # one study at a time: the first of several
 
     def open_path(self, path: str) -> None:
         """Load in a worker thread; the window keeps responding, Cancel stops it."""

@@ -1,77 +1,28 @@
 """File -> Export report...: options, a preview of the first pages, and Save.
 
-The views are captured on the GUI thread (VTK renders there) when the dialog opens; building the
-PDF (reportlab, key images) and rasterising the preview (``pdftoppm``) run in a worker thread so
-the window keeps responding. ``build_report`` writes atomically, so a failed Save leaves no file.
+The views are captured on the GUI thread (VTK renders there) when the dialog opens
+(``collect_report_input``, ``app.ui.capture.capture_views``); building the PDF and rasterising the
+preview run in a worker thread (``app.ui.report_job``) so the window keeps responding.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import html
-import re
-import shutil
-import subprocess
 import tempfile
-import traceback
 from pathlib import Path
 
-import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 from PySide6.QtCore import Qt, Signal
 
-from app.atomic import atomic_path
 from app.findings.io import StudyRef
-from app.report import ReportInput, ReportRun, build_report
-from app.viewstate.report_draft import view_caption
-
-PREVIEW_DPI = 60
-PREVIEW_PAGES = 3
-PDFTOPPM_MISSING = (
-    "No page preview: pdftoppm (poppler-utils) was not found on PATH; "
-    "packaging/install-system-deps.sh installs it. The report will still be written. Contents:"
-)
+from app.report import ReportInput, ReportRun
+from app.ui.capture import capture_views
+from app.ui.report_job import ReportJob, count_pages
+from app.viewstate.measurements import measurement_lines
 
 
 # ---- what goes into the report (GUI thread) -----------------------------------------------------
-def capture_views(window) -> list[tuple[str, np.ndarray]]:
-    """Each visible view as the reader arranged it (slice, window, zoom, layers), as RGB, with a
-    caption saying how it is arranged: one view area, or one per input of a multi-input result.
-    Same VTK read-back as the screenshot."""
-    out = []
-    for va in window.visible_view_areas():
-        out += _capture_area(va)
-    return out
-
-
-def _capture_area(va) -> list[tuple[str, np.ndarray]]:
-    if va.series is None or va.cross is None:
-        return []
-    va.update_now()
-    shown = [la.name for la in va.drawn_layers() if la.visible and la.opacity > 0]
-    out = []
-    for name, view in va.views.items():
-        if not view.isVisible() or view.width() < 8 or view.height() < 8:
-            continue
-        plane = va.cross.planes[name]
-        title = name.capitalize() if name != "native" else (va.series.modality or "Image")
-        if va.title:
-            title = f"{va.title}, {title}" if va.volume_mode else va.title
-        index = va.cross.slice_index(name) if plane.n_slices > 1 else None
-        window_cw = (va.window.center, va.window.width) if va.window is not None else None
-        caption = view_caption(
-            title,
-            index,
-            plane.n_slices,
-            window_cw,
-            view.zoom_factor(),
-            shown,
-            inverted=bool(va.window is not None and va.window.invert),
-        )
-        out.append((caption, view.capture()))
-    return out
-
-
 def collect_report_input(window) -> ReportInput:
     """The shown series' study, this session's runs on it, the arranged views and the draft."""
     series = window.series
@@ -87,7 +38,8 @@ def collect_report_input(window) -> ReportInput:
         # drawn on its image by the result's overlays, not given pictures of its own)
         panes = window.result_panes(r)
         inputs = {p.slot: p.series for p in panes} if len(panes) > 1 else {}
-        runs.append(ReportRun(r, series, window=cw if not inputs else None, inputs=inputs))
+        explained = window.result_with_explanations(r)  # the maps the reader asked for
+        runs.append(ReportRun(explained, series, window=cw if not inputs else None, inputs=inputs))
     draft = window.impression.draft
     window.impression.flush()
     return ReportInput(
@@ -97,100 +49,10 @@ def collect_report_input(window) -> ReportInput:
         impression=draft.impression if draft else "",
         reader_name=draft.reader_name.strip() if draft else "",
         signed_off=draft.signed_off if draft else "",
+        measurements=measurement_lines(window.measurements.on_series(series.series_uid))
+        if series is not None
+        else [],
     )
-
-
-def text_summary(inp: ReportInput) -> str:
-    """What the report holds, in words (the preview when pages cannot be rasterised)."""
-    lines = [f"Study: {inp.study.modality} {inp.study.series_description}".rstrip()]
-    if inp.anonymise:
-        lines.append("Identifiers: anonymised")
-    for run in inp.runs:
-        r = run.result
-        pos = [f.label for f in r.findings if f.positive]
-        calls = f"no call ({r.no_call})" if r.no_call else f"positive: {', '.join(pos) or 'none'}"
-        lines.append(
-            f"Run {r.task_id} ({r.provenance.model_name} {r.provenance.model_version}): "
-            f"{len(r.findings)} findings, {calls}"
-        )
-    if not inp.runs:
-        lines.append("No analysis run on this series.")
-    lines += [f"View: {caption}" for caption, _ in inp.views]
-    lines.append(f"Impression: {inp.impression.strip() or '(none)'}")
-    signed = f"signed off at {inp.signed_off}" if inp.signed_off else "not signed off"
-    lines.append(f"Reader: {inp.reader_name or '(none)'}, {signed}")
-    lines.append(f"Page size: {inp.page_size}")
-    return "\n".join(lines)
-
-
-def rasterise(pdf: Path, out_prefix: Path, pages: int, dpi: int = PREVIEW_DPI) -> list[Path]:
-    """PNG files of the first ``pages`` pages (pdftoppm); raises OSError when it fails."""
-    exe = shutil.which("pdftoppm")
-    if exe is None:
-        raise FileNotFoundError("pdftoppm")
-    proc = subprocess.run(
-        [exe, "-r", str(dpi), "-png", "-f", "1", "-l", str(pages), str(pdf), str(out_prefix)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    if proc.returncode != 0:
-        raise OSError(f"pdftoppm failed on {pdf}: {proc.stderr.strip() or proc.returncode}")
-    return sorted(out_prefix.parent.glob(out_prefix.name + "-*.png"))
-
-
-def count_pages(pdf: Path) -> int:
-    """Pages in a PDF written by reportlab (counts page objects; no extra dependency)."""
-    return len(re.findall(rb"/Type\s*/Page(?![a-zA-Z])", pdf.read_bytes()))
-
-
-# ---- worker -----------------------------------------------------------------------------------
-class ReportJob(QtCore.QThread):
-    """Builds the PDF (and, for a preview, rasterises its first pages) off the GUI thread."""
-
-    preview_ready = Signal(object, object, str)  # png paths, pdf path, note
-    saved = Signal(str)
-    failed = Signal(str)
-
-    def __init__(self, inp: ReportInput, target: Path, preview_dir: Path | None, parent=None):
-        super().__init__(parent)
-        self.inp, self.target, self.preview_dir = inp, Path(target), preview_dir
-        self.copy_from: Path | None = None  # Save: the preview PDF with the same options
-
-    def run(self) -> None:
-        try:
-            if self.preview_dir is None:
-                self._save()
-            else:
-                self._preview()
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a message in the dialog
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            detail = f"{self.target}: {reason}" if str(self.target) not in reason else reason
-            if not isinstance(exc, OSError | ValueError):
-                traceback.print_exc()  # unexpected: keep the trace for a bug report
-            self.failed.emit(detail)
-
-    def _save(self) -> None:
-        if self.copy_from is not None and self.copy_from.exists():
-            # same options as the preview: copy its bytes (temporary name, then rename)
-            with atomic_path(self.target) as tmp:
-                shutil.copyfile(self.copy_from, tmp)
-        else:
-            build_report(self.inp, self.target)
-        self.saved.emit(str(self.target))
-
-    def _preview(self) -> None:
-        build_report(self.inp, self.target)
-        for old in self.preview_dir.glob("page-*.png"):
-            old.unlink()
-        try:
-            pngs = rasterise(self.target, self.preview_dir / "page", PREVIEW_PAGES)
-            note = ""
-        except FileNotFoundError:
-            pngs, note = [], PDFTOPPM_MISSING + "\n\n" + text_summary(self.inp)
-        except (OSError, subprocess.SubprocessError) as exc:
-            pngs, note = [], f"No page preview ({exc}). Contents:\n\n" + text_summary(self.inp)
-        self.preview_ready.emit(pngs, self.target, note)
 
 
 # ---- dialog -----------------------------------------------------------------------------------

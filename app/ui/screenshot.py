@@ -29,7 +29,7 @@ def take_screenshot(
 
         reasons = "; ".join(f"{e.path}: {e.reason}" for e in result.errors[:3])
         raise CliError(f"{path}: nothing to show" + (f" ({reasons})" if reasons else ""))
-    window = MainWindow()
+    window = _fresh_window(MainWindow)
     window.resize(*size)
     window.show()
     thumbs = {s.series_uid: thumbnail(s) for s in result.all_series()}
@@ -69,6 +69,26 @@ def take_screenshot(
     window.deleteLater()
     _settle(app)
     return shown
+
+
+def _fresh_window(window_class):
+    """A main window with default settings: a screenshot neither takes the user's saved
+    layout, docks and presets (it would differ from one user to the next) nor saves its own."""
+    import os
+    import tempfile
+
+    folder = tempfile.TemporaryDirectory()  # removed with the window (what it saves on close)
+    before = os.environ.get("OSTEOVIEW_SETTINGS")
+    os.environ["OSTEOVIEW_SETTINGS"] = os.path.join(folder.name, "screenshot.ini")
+    try:
+        window = window_class()
+    finally:
+        if before is None:
+            os.environ.pop("OSTEOVIEW_SETTINGS", None)
+        else:
+            os.environ["OSTEOVIEW_SETTINGS"] = before
+    window._settings_folder = folder
+    return window
 
 
 def _settle(app: QtWidgets.QApplication, ms: int = 200) -> None:

@@ -1,5 +1,7 @@
-"""The view area: one series shown in three linked patient-aligned views (volumes) or one view
-of the image as stored (radiographs), with the shared window/level, crosshair and layers.
+"""The view area: one series shown in linked patient-aligned views (volumes) or one view of the
+image as stored (radiographs), with the shared window/level, crosshair and layers, laid out in
+1x1, 1x2, 2x2 or 1+2 (``app.viewstate.layout`` says which plane or which other series of the
+study goes in each cell; another series gets a guest area of its own, linked to this one).
 
 Pixels are composed by ``app.viewstate.compose_view``; this class only decides *what* to
 recompose (the scrolled view's pixels; the others only move their crosshair) and renders.
@@ -14,26 +16,28 @@ from PySide6 import QtCore, QtWidgets
 from PySide6.QtCore import Signal
 
 from app.study.model import Series
+from app.ui.layouts import GridPlacement, ViewGrid, ViewLinker
 from app.ui.slice_view import SliceView
 from app.viewstate.compose import compose_view
 from app.viewstate.layers import Layer, LayerList
-from app.viewstate.planes import ORIENTATIONS, sample_at
+from app.viewstate.layout import (
+    DEFAULT_LAYOUT,
+    LAYOUTS,
+    CellView,
+    acquisition_first,
+)
+from app.viewstate.planes import sample_at
 from app.viewstate.state import CrosshairState
 from app.viewstate.windowing import WindowLevel, data_range, initial_window, presets_for
 
-
-def acquisition_first(volume) -> tuple[str, ...]:
-    """The three orientations with the one the slices were acquired in first (the large view):
-    a sagittal MR opens on its sagittal slices, an axial CT on axial ones."""
-    axis = int(np.argmax(np.abs(volume.direction[:, 2])))
-    first = ("sagittal", "coronal", "axial")[axis]
-    return (first, *[o for o in ORIENTATIONS if o != first])
+__all__ = ["ViewArea", "acquisition_first"]
 
 
-class ViewArea(QtWidgets.QWidget):
+class ViewArea(GridPlacement, QtWidgets.QWidget):
     status = Signal(str)  # value under the cursor and its LPS position
     window_changed = Signal()
     ruler_toggled = Signal(bool)
+    moved = Signal(str)  # the crosshair moved (a scroll or a click in this view)
 
     def __init__(
         self,
@@ -63,35 +67,31 @@ class ViewArea(QtWidgets.QWidget):
         self._draw_timer.setSingleShot(True)
         self._draw_timer.timeout.connect(self._draw_next)
 
+        self.layout_name = DEFAULT_LAYOUT
+        self.study_series: list[Series] = []  # the series other cells may show, in order
+        self.guests: list[ViewArea] = []  # areas of the other series shown in this grid
+        self.linker = ViewLinker(self)  # scroll and window/level between this and the guests
         self._layout = QtWidgets.QHBoxLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
-        self._splitter = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
-        self._layout.addWidget(self._splitter)
+        self.grid = ViewGrid()
+        self._layout.addWidget(self.grid)
         self._placeholder = QtWidgets.QLabel(
             "Open a study: File > Open, drag and drop a file or folder, or give a path on the "
             "command line."
         )
         self._placeholder.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
-        self._splitter.addWidget(self._placeholder)
+        self.grid.arrange(LAYOUTS["1x1"], [self._placeholder])
         self._on_layers = lambda what, layer: self.request_update()
         layers.subscribe(self._on_layers)
 
     # ---- series -------------------------------------------------------------------
-    def _make_views(self, names: tuple[str, ...]) -> None:
-        """Volumes: the acquisition plane large on the left, the other two stacked on the right;
-        images: one view."""
+    def _make_views(self, names: tuple[str, ...]) -> list[SliceView]:
+        """The views of these planes (kept when they are already the ones shown); the new ones,
+        to be placed in the grid before they are shown and initialised."""
         if tuple(self.views) == names:
-            return
-        for view in self.views.values():
-            view.Finalize()
-            view.setParent(None)
-            view.deleteLater()
-        if getattr(self, "_side", None) is not None:
-            self._side.setParent(None)
-            self._side.deleteLater()
-        self._side = None
-        self.views = {}
-        for n, name in enumerate(names):
+            return []
+        self._drop_views()
+        for name in names:
             view = SliceView(name)
             view.window_drag.connect(self._on_window_drag)
             view.scroll_requested.connect(lambda k, v=name: self.scroll(v, k))
@@ -99,34 +99,33 @@ class ViewArea(QtWidgets.QWidget):
             view.hovered.connect(lambda x, y, v=name: self._on_hover(v, x, y))
             view.key_action.connect(lambda a, v=name: self._on_key(v, a))
             view.zoomed.connect(lambda v=name: self._on_zoom(v))
-            if n == 0:
-                self._splitter.addWidget(view)
-            else:
-                if self._side is None:
-                    self._side = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
-                    self._splitter.addWidget(self._side)
-                self._side.addWidget(view)
             self.views[name] = view
-        for view in self.views.values():
-            view.show()
-            view.Initialize()
-        if self._side is not None:
-            self._splitter.setSizes([0, 1200, 800])
-            self._side.setSizes([500, 500])
-        else:
-            self._splitter.setSizes([0, 2000])
+        return list(self.views.values())
 
-    def set_series(self, series: Series) -> None:
+    def _drop_views(self) -> None:
+        for view in self.views.values():
+            view.Finalize()
+            view.setParent(None)
+            view.deleteLater()
+        self.views = {}
+
+    def _show(self, series: Series, cells: list[CellView]) -> list[SliceView]:
+        """This area's own series and planes (views created, not yet placed)."""
         self.series = series
-        self._placeholder.hide()
         self.cross = CrosshairState(series.image, acquisition_first(series.image))
-        names = tuple(self.cross.planes)
-        self._make_views(names)
+        fresh = self._make_views(tuple(cv.plane for cv in cells))
         self.window = initial_window(series)
         self.presets = presets_for(series)
         lo, hi = data_range(series)
         self._span = max(hi - lo, 1.0)
-        volume = not series.image.is_2d
+        return fresh
+
+    def _start(self, fresh: list[SliceView]) -> None:
+        """Placed views: shown, initialised, fitted and drawn."""
+        for view in fresh:
+            view.show()
+            view.Initialize()
+        volume = not self.series.image.is_2d
         for name, view in self.views.items():
             view.set_plane(self.cross.planes[name], show_letters=volume)
         self.update_now(set(self.views))
@@ -197,6 +196,8 @@ class ViewArea(QtWidgets.QWidget):
         self._update_pending = False
         for view in self.views.values():
             view.Finalize()
+        for guest in self.guests:
+            guest.shutdown()
 
     def _compose(self, name: str):
         shown = self._display_plane(name)
@@ -232,6 +233,8 @@ class ViewArea(QtWidgets.QWidget):
             view.set_crosshair(None)
         n = plane.n_slices
         title = name.capitalize() if name != "native" else self.series.modality
+        if self.guests and not self.title and not self.volume_mode:  # several series: which
+            title = " ".join(p for p in (self.series.modality, self.series.description) if p)
         if self.title:
             title = f"{self.title}  {title}" if self.volume_mode else self.title
         upper = f"{title}  {self.cross.slice_index(name) + 1}/{n}" if n > 1 else title
@@ -260,15 +263,23 @@ class ViewArea(QtWidgets.QWidget):
             self.request_update({name})
 
     # ---- navigation --------------------------------------------------------------
-    def scroll(self, view: str, steps: int) -> None:
-        if self.cross is None:
-            return
-        if self.cross.scroll(view, steps):
+    def scroll(self, view: str, steps: int) -> bool:
+        """Move ``view`` by whole slices; False at the end of the stack (cine stops there)."""
+        if self.cross is None or not self.cross.scroll(view, steps):
+            return False
+        self._after_move(view)
+        return True
+
+    def go_to_end(self, view: str, last: bool) -> None:
+        if self.cross is not None:
+            self.cross.go_to_end(view, last=last)
             self._after_move(view)
 
     def _after_move(self, view: str | None) -> None:
-        """The crosshair moved: the views whose depth changed need new pixels."""
+        """The crosshair moved: the views whose depth changed need new pixels (and linked
+        areas follow)."""
         self.request_update({view} if view else None)
+        self.moved.emit(view or "")
 
     def centre_on(self, xyz: np.ndarray) -> None:
         """Put the crosshair (and so every view's slice) on a world point; an image (one plane,
@@ -311,11 +322,13 @@ class ViewArea(QtWidgets.QWidget):
         for view in self.views.values():
             view.reset_camera()
             view.set_ruler(None, None)
+        for guest in self.guests:
+            guest.reset()
         self.window_changed.emit()
         self.request_update()
 
     def set_ruler_mode(self, on: bool) -> None:
-        for view in self.views.values():
+        for view in [*self.views.values(), *(v for g in self.guests for v in g.views.values())]:
             view.ruler_mode = on
         self.ruler_toggled.emit(on)
 
@@ -336,6 +349,7 @@ class ViewArea(QtWidgets.QWidget):
             return
         self.cross.set_in_plane(view, self._world(view, x, y))
         self.request_update(set(self.views) - {view})
+        self.moved.emit(view)
 
     def _on_hover(self, view: str, x: float, y: float) -> None:
         if self.cross is None or self.series is None:
@@ -360,9 +374,8 @@ class ViewArea(QtWidgets.QWidget):
             self.reset()
         elif action == "ruler":
             self.set_ruler_mode(not next(iter(self.views.values())).ruler_mode)
-        elif action in ("home", "end") and self.cross is not None:
-            self.cross.go_to_end(view, last=action == "end")
-            self._after_move(view)
+        elif action in ("home", "end"):
+            self.go_to_end(view, last=action == "end")
 
     # ---- capture -------------------------------------------------------------------
     def capture_views(self) -> dict[str, np.ndarray]:

@@ -211,14 +211,15 @@ class ExplainWorker(QtCore.QThread):
             self.progress.emit(stage, float(fraction))
 
     def run(self) -> None:
-        from app.analysis.explain import explain
+        from app.analysis.explain_child import explain_anywhere
         from app.engine.adapter import AnalysisCancelled, ExplainUnavailable
 
         lower_thread_priority()
         try:
-            overlays = explain(self.adapter, self.request, self.result, self.finding,
-                               self.method, progress=self._report,
-                               cancel=self._cancel.is_set)  # fmt: skip
+            # in the child warmed at start-up (app/ui/warmup.py) when there is one
+            overlays = explain_anywhere(self.adapter, self.request, self.result, self.finding,
+                                        self.method, progress=self._report,
+                                        cancel=self._cancel.is_set)  # fmt: skip
         except AnalysisCancelled:
             self.cancelled.emit()
             return

@@ -38,10 +38,15 @@ class Caption:
 
 @dataclass
 class ColorBar:
+    """The active heatmap's scale. ``alpha`` (256, float 0-1) is how opaque each colour of
+    ``lut`` is drawn: 0 below the layer's threshold, rising with the value above it."""
+
     lut: np.ndarray
     vmin: float
     vmax: float
-    title: str
+    title: str  # the map's label; listed with the layer, never painted over the image
+    alpha: np.ndarray | None = None
+    threshold: float = 0.0  # fraction of the scale (of |value| for a signed map)
 
 
 @dataclass
@@ -50,6 +55,21 @@ class ViewImage:
     lines: list[Polyline] = field(default_factory=list)
     captions: list[Caption] = field(default_factory=list)
     colorbar: ColorBar | None = None
+
+
+def caption_rows(captions: list[Caption], near_mm: float) -> list[int]:
+    """For each caption, how many earlier ones are anchored within ``near_mm`` of it (two boxes
+    sharing a corner): the view stacks those a line apart instead of on top of one another."""
+    rows: list[int] = []
+    for n, cap in enumerate(captions):
+        rows.append(
+            sum(
+                1
+                for other in captions[:n]
+                if abs(other.x - cap.x) <= near_mm and abs(other.y - cap.y) <= near_mm
+            )
+        )
+    return rows
 
 
 def base_pixels(
@@ -115,32 +135,79 @@ def label_edges(labels: np.ndarray) -> np.ndarray:
     return edge
 
 
-def _blend_heatmap(rgb: np.ndarray, layer: Layer, plane: PlaneGrid, depth: float) -> None:
-    """rgb = (1 - a) * rgb + a * colormap(value), in uint8 through lookup tables (no float
-    image temporaries: a heatmap usually covers the whole radiograph)."""
+def is_signed(value_range: tuple[float, float]) -> bool:
+    """A signed map (SHAP values: evidence for and against) spans zero; it is drawn through a
+    diverging colormap and thresholded on |value|."""
+    lo, hi = value_range
+    return lo < 0.0 < hi
+
+
+def heatmap_alpha(value_range: tuple[float, float], threshold: float, opacity: float) -> np.ndarray:
+    """(256,) float alpha for the 256 colours of a heatmap's scale: 0 where the value's
+    magnitude (its place on the scale; |value| / peak for a signed map) is below ``threshold``,
+    then rising linearly to ``opacity`` at the scale's end, as clinical CAD draws a map: the
+    weak, spread-out part of a map leaves the image as it is."""
+    t = np.linspace(0.0, 1.0, 256)
+    if is_signed(value_range):
+        lo, hi = value_range
+        values = lo + t * (hi - lo)
+        magnitude = np.abs(values) / max(abs(lo), abs(hi))
+    else:
+        magnitude = t
+    thr = float(min(max(threshold, 0.0), 1.0))
+    ramp = np.clip((magnitude - thr) / max(1.0 - thr, 1e-6), 0.0, 1.0)
+    ramp[magnitude < thr] = 0.0
+    if thr >= 1.0:
+        ramp[:] = 0.0
+    return ramp * float(min(max(opacity, 0.0), 1.0))
+
+
+def scale_strip(
+    value_range: tuple[float, float], colormap: str, threshold: float, length: int, thickness: int
+) -> np.ndarray:
+    """(length, thickness, 3) uint8: a heatmap's colour scale as it is drawn over an image, low
+    values at index 0, on a grey checkerboard that shows through where the map is transparent
+    (below the threshold) or faint (just above it). The layer list and the report draw it."""
+    alpha = heatmap_alpha(value_range, threshold, 1.0)
+    at = np.linspace(0, 255, length).round().astype(np.intp)
+    yy, xx = np.mgrid[0:length, 0:thickness]
+    checker = np.where(((yy // 4) + (xx // 4)) % 2 == 0, 90.0, 150.0)[..., None]
+    a = alpha[at][:, None, None]
+    colours = colormap_lut(colormap)[at][:, None, :].astype(float)
+    return np.round(checker * (1.0 - a) + colours * a).astype(np.uint8)
+
+
+def _blend_heatmap(rgb: np.ndarray, layer: Layer, plane: PlaneGrid, depth: float) -> np.ndarray:
+    """rgb = (1 - a) * rgb + a * colormap(value), with a = ``heatmap_alpha`` of the value, in
+    uint8 through lookup tables (no float image temporaries: a heatmap usually covers the whole
+    radiograph). Below the threshold a = 0 and the pixel is left exactly as it was. Returns the
+    alpha table used (for the colour bar)."""
     ov: HeatmapOverlay = layer.overlay  # type: ignore[assignment]
+    alpha = heatmap_alpha(ov.value_range, layer.threshold, layer.opacity)
     vals, valid = reslice(ov.image, plane, depth, order=1, fill=np.nan, out_dtype=np.float32)
     lo, hi = ov.value_range
     scaled = (vals - np.float32(lo)) * np.float32(255.0 / max(hi - lo, 1e-12))
     finite = np.isfinite(scaled)
     inside = finite if valid is None else (valid & finite)
     if not inside.any():
-        return
+        return alpha
     idx = np.clip(np.where(finite, scaled, 0.0), 0, 255).astype(np.uint8)
-    a = float(layer.opacity)
-    keep = np.uint16(round((1.0 - a) * 256))
-    add = np.floor(colormap_lut(ov.colormap).astype(np.float32) * a).astype(np.uint16)
+    # alpha in 1/256ths per colour; under * keep + colour * a <= 255 * 256: uint16 holds it
+    a256 = np.round(alpha * 256).astype(np.uint16)
+    keep = (256 - a256).astype(np.uint16)
+    add = colormap_lut(ov.colormap).astype(np.uint16) * a256[:, None]
+    keep_px = np.take(keep, idx)
     all_inside = bool(inside.all())
     for c in range(3):  # per channel: 1-D table lookups and integer arithmetic only
         ch = rgb[..., c].astype(np.uint16)
-        ch *= keep
-        ch >>= 8
+        ch *= keep_px
         ch += np.take(add[:, c], idx)
-        np.minimum(ch, 255, out=ch)
+        ch >>= 8
         if all_inside:
             rgb[..., c] = ch
         else:
             rgb[..., c][inside] = ch[inside]
+    return alpha
 
 
 def _plane_xy(plane: PlaneGrid, world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -225,8 +292,11 @@ def compose_view(
         if isinstance(ov, LabelMapOverlay) and ov.image is not None:
             _blend_labels(out.rgb, layer, plane, depth)
         elif isinstance(ov, HeatmapOverlay) and ov.image is not None:
-            _blend_heatmap(out.rgb, layer, plane, depth)
-            out.colorbar = ColorBar(colormap_lut(ov.colormap), *ov.value_range, ov.label or ov.name)
+            alpha = _blend_heatmap(out.rgb, layer, plane, depth)
+            out.colorbar = ColorBar(
+                colormap_lut(ov.colormap), *ov.value_range, ov.label or ov.name, alpha,
+                layer.threshold,
+            )  # fmt: skip
         elif isinstance(ov, BoxOverlay):
             _box_primitives(out, layer, plane, depth, tol)
         elif isinstance(ov, LandmarkOverlay):

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from app.findings.colormaps import colormap_lut, label_colour
+from app.findings.colormaps import label_colour
 from app.findings.types import (
     BoxOverlay,
     HeatmapOverlay,
@@ -24,6 +24,9 @@ from app.findings.types import (
 from app.study.geometry import ImageVolume
 
 _ids = itertools.count(1)
+# A heatmap's default threshold, as a fraction of its scale (of |value| for a signed map): the
+# weaker part of a map is the spread-out part that would otherwise tint the whole film.
+HEATMAP_THRESHOLD = 0.4
 
 
 @dataclass
@@ -35,6 +38,8 @@ class Layer:
     source: str = ""  # "truth", "task:<id>", "user"
     visible: bool = True
     opacity: float = 0.5
+    # heatmaps: transparent below this fraction of the scale, alpha rising above it
+    threshold: float = HEATMAP_THRESHOLD
     id: int = field(default_factory=lambda: next(_ids))
     # boxes without their own reference grid use the image they were added over
     reference: ImageVolume | None = None
@@ -100,7 +105,7 @@ class Layer:
         return self.reference
 
     def to_json(self) -> dict:
-        return {
+        out = {
             "name": self.name,
             "kind": self.kind,
             "source": self.source,
@@ -108,6 +113,9 @@ class Layer:
             "opacity": round(float(self.opacity), 4),
             "slot": self.slot,
         }
+        if self.kind == "heatmap":
+            out["threshold"] = round(float(self.threshold), 4)
+        return out
 
 
 def label_centroids(image: ImageVolume) -> dict[int, np.ndarray]:
@@ -278,6 +286,14 @@ class LayerList:
             layer.opacity = opacity
             self._emit("changed", layer)
 
+    def set_threshold(self, layer_id: int, threshold: float) -> None:
+        """A heatmap's threshold (fraction of its scale): below it the map is not drawn."""
+        layer = self.get(layer_id)
+        threshold = float(min(max(threshold, 0.0), 1.0))
+        if layer.threshold != threshold:
+            layer.threshold = threshold
+            self._emit("changed", layer)
+
     def show_only_heatmap(self, label: str, source: str | None = None) -> Layer | None:
         """Show the heatmap explaining ``label`` and hide the other heatmaps (of ``source``)."""
         chosen = None
@@ -296,16 +312,13 @@ class LayerList:
         return [la.to_json() for la in self._layers]
 
     def apply_json(self, items: list[dict]) -> None:
-        """Restore visibility/opacity of layers present by name (the data is not serialised)."""
+        """Restore visibility/opacity/threshold of layers present by name (the data is not
+        serialised)."""
         for item in items:
             layer = self.by_name(item.get("name", ""))
             if layer is None:
                 continue
             layer.visible = bool(item.get("visible", layer.visible))
             layer.opacity = float(item.get("opacity", layer.opacity))
+            layer.threshold = float(item.get("threshold", layer.threshold))
             self._emit("changed", layer)
-
-
-def heatmap_lut(layer: Layer) -> np.ndarray:
-    assert isinstance(layer.overlay, HeatmapOverlay)
-    return colormap_lut(layer.overlay.colormap)

@@ -24,6 +24,10 @@ from app.viewstate.planes import ORIENTATIONS, PlaneGrid, native_plane, plane_fo
 from app.viewstate.windowing import WindowLevel
 
 PLANES = (*ORIENTATIONS, "native")
+# Caption text in picture pixels: a fixed share of a small picture, never more than this on a
+# big one (text has a size bounded in pixels, not scaled with the image; pictures are at most
+# ``max_size`` pixels anyway)
+CAPTION_PX = (10, 18)
 
 
 @dataclass
@@ -134,7 +138,7 @@ def draw_primitives(view: ViewImage, plane: PlaneGrid) -> np.ndarray:
         if line.closed:
             points.append(points[0])
         draw.line(points, fill=tuple(int(c) for c in line.color), width=width)
-    font = font_of_size(max(10, round(max(rows, cols) / 45)))
+    font = font_of_size(min(max(CAPTION_PX[0], round(max(rows, cols) / 45)), CAPTION_PX[1]))
     placed: list[tuple[float, float, float, float]] = []
     for cap in view.captions:
         col, row = to_pixel(cap.x, cap.y)

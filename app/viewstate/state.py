@@ -1,5 +1,6 @@
 """Where the reader is: the crosshair (one world point shared by the linked views) and the whole
-viewer state as one serialisable object (open study, series, window, slice positions, layers).
+viewer state as one serialisable object (open study, series, window, slice positions, layers,
+the open study's measurements, the layout).
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+from app.atomic import atomic_write_text
 from app.study.geometry import ImageVolume
+from app.viewstate.layout import LAYOUTS
 from app.viewstate.planes import ORIENTATIONS, PlaneGrid, native_plane, plane_for
 from app.viewstate.windowing import WindowLevel
 
@@ -82,6 +85,11 @@ class ViewerState:
     zoom: dict[str, float] = field(default_factory=dict)
     layers: list[dict] = field(default_factory=list)
     task: str = ""
+    measurements: list[dict] = field(default_factory=list)  # MeasurementList.to_json()
+    # the view area's layout ("1x1", "1x2", "1+2", "2x2"; app.viewstate.layout). What each cell
+    # shows follows from it, the shown series and the study (plan_cells), so it is not saved;
+    # "" (a file from before layouts were saved) keeps the layout the study hangs in
+    layout: str = ""
 
     def to_json(self) -> dict:
         return {
@@ -95,6 +103,8 @@ class ViewerState:
             "zoom": {k: float(v) for k, v in self.zoom.items()},
             "layers": self.layers,
             "task": self.task,
+            "measurements": self.measurements,
+            "layout": self.layout,
         }
 
     @classmethod
@@ -102,6 +112,11 @@ class ViewerState:
         if int(data.get("version", 1)) != 1:
             raise ValueError(f"unsupported viewer state version {data.get('version')}")
         window = WindowLevel.from_json(data["window"]) if data.get("window") else None
+        layout = str(data.get("layout") or "")
+        from app.viewstate.measurements import Measurement
+
+        for m in data.get("measurements", []):  # a bad one is said when the file is opened
+            Measurement.from_json(m)
         return cls(
             study_path=str(data.get("study_path", "")),
             series_uid=str(data.get("series_uid", "")),
@@ -110,14 +125,13 @@ class ViewerState:
             zoom=dict(data.get("zoom", {})),
             layers=list(data.get("layers", [])),
             task=str(data.get("task", "")),
+            measurements=list(data.get("measurements", [])),
+            # an unknown name (a newer or hand-edited file) keeps the study's own layout
+            layout=layout if layout in LAYOUTS else "",
         )
 
     def save(self, path: Path) -> Path:
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_json(), indent=2))
-        tmp.replace(path)
-        return path
+        return atomic_write_text(path, json.dumps(self.to_json(), indent=2))
 
     @classmethod
     def load(cls, path: Path) -> ViewerState:

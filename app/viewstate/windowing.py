@@ -84,3 +84,16 @@ def presets_for(series: Series) -> dict[str, tuple[float, float]]:
 def initial_window(series: Series) -> WindowLevel:
     c, w = series.default_window()
     return WindowLevel(c, w, invert=bool(series.invert))
+
+
+def intensity_histogram(series: Series, bins: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """(bin centres, counts) of the series' values over its full range, from at most about two
+    million samples (a whole CT would take seconds); RGB images count their grey value."""
+    arr = series.image.array
+    flat = arr.reshape(-1, arr.shape[-1]) if series.image.is_rgb else arr.reshape(-1)
+    sample = flat[:: max(1, len(flat) // 2_000_000)]
+    if series.image.is_rgb:
+        sample = sample.mean(axis=1)
+    lo, hi = data_range(series)
+    counts, edges = np.histogram(sample, bins=bins, range=(lo, hi if hi > lo else lo + 1.0))
+    return (edges[:-1] + edges[1:]) / 2, counts

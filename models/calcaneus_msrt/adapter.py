@@ -30,20 +30,13 @@ from app.findings import DEMO_DISCLAIMER, AnalysisResult, Finding, HeatmapOverla
 from app.findings.types import LabelMapOverlay, Overlay
 from app.study.geometry import ImageVolume
 from app.study.model import Series
+from models.calcaneus_msrt.labels import LABELS
 from models.calcaneus_msrt.preprocess import image_input, mask_input, to_image_grid, upsample
 from models.calcaneus_msrt.task import TASK
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 MODEL_FILE = "calcaneus_msrt.onnx"
 UNET_FILE = "calcaneus_unet.onnx"
-LABELS: tuple[str, ...] = (
-    "Calcaneal Tuberosity",
-    "Primary Line",
-    "Collapse Fracture Block",
-    "Calcaneal Body",
-    "Posterior Articular Surface",
-    "Tongue Fracture Block",
-)
 THRESHOLD = 0.5
 MIN_SIDE = 64
 PHANTOM_MANUFACTURER = "OsteoView phantom generator"
@@ -82,7 +75,7 @@ class CalcaneusAdapter(OnnxAdapter):
     default_weights_dir = WEIGHTS_DIR
     spec = TASK
     labels = LABELS
-    explain_methods = ("cam",)
+    explain_methods = ("cam", "shap")
     paper = (
         "Mu, Zhao, Guo, Li, MSRT: Multi-scale Spatial Regularization Transformer for multi-label "
         "classification in calcaneus radiograph (shared/papers/calcaneus_msrt.txt)"
@@ -152,28 +145,15 @@ class CalcaneusAdapter(OnnxAdapter):
         n = int(config["input_size"])
         with timer.stage("weights", 0.0):
             sess = session_for(self.manifest, MODEL_FILE)
-        with timer.stage("preprocess", 0.1):
-            image = bone_bright(series)
-            rows, cols = image.shape
-            x_image = image_input(image, n)
-        given = request.get("fracture_mask")
-        if given is not None:
-            origin = request.origins.get("fracture_mask", "auto")
-            used = mask_used(origin)
-            with timer.stage("mask", 0.2):
-                mask = binarise(given)
-        else:
-            origin, used = "", "predicted"
-            with timer.stage("rough mask (U-Net)", 0.2):
-                mask = self._predict_mask(x_image, rows, cols)
+        x, mask, used, origin = self.network_input(request, timer)
         with timer.stage("classification", 0.5):
-            x = np.stack([x_image, mask_input(mask, n)])[None]
-            probs, maps = run_session(sess, {"input": x})
+            probs, maps = run_session(sess, {"input": x[None]})
         with timer.stage("attention maps", 0.8):
             p = [float(v) for v in probs[0]]
             top = LABELS[int(np.argmax(p))]
             heat, raw = self._heatmaps(series, maps[0], n, top)
-        findings = [Finding(lab, p[k], THRESHOLD, group="subtype") for k, lab in enumerate(LABELS)]
+        cut = self.thresholds()
+        findings = [Finding(lab, p[k], cut[lab], group="subtype") for k, lab in enumerate(LABELS)]
         name = f"Fracture mask ({used})"
         overlays: list[Overlay] = [
             *heat,
@@ -191,14 +171,43 @@ class CalcaneusAdapter(OnnxAdapter):
             "mask_origin": origin or "none: predicted by the rough-mask U-Net",
             "mask_fraction": round(float(mask.mean()), 6),
             "probabilities": {lab: round(v, 6) for lab, v in zip(LABELS, p, strict=True)},
-            "threshold": THRESHOLD,
+            "thresholds": cut,
             "model_config": config.get("name", ""),
             "heatmaps": [h.name for h in heat],
             "attention_raw_range": raw,
             "attention_scaling": "each label's map min-max scaled to 0..1 for display",
             "real_image": real,
         }
-        return ModelOutput(findings, overlays, _summary(p, used, real), extra)
+        return ModelOutput(findings, overlays, _summary(p, cut, used, real), extra)
+
+    def network_input(
+        self, request: AnalysisRequest, timer: StageTimer
+    ) -> tuple[np.ndarray, np.ndarray, str, str]:
+        """The classifier's input for ``request``, (2, n, n) image and mask channels, and the
+        mask on the radiograph's grid with how it came to be (used, origin). One place, so an
+        explanation (models/calcaneus_msrt/explain.py) sees exactly what the run saw."""
+        n = int(self.manifest.data["config"]["input_size"])
+        with timer.stage("preprocess", 0.1):
+            image = bone_bright(request["radiograph"])
+            rows, cols = image.shape
+            x_image = image_input(image, n)
+        given = request.get("fracture_mask")
+        if given is not None:
+            origin = request.origins.get("fracture_mask", "auto")
+            used = mask_used(origin)
+            with timer.stage("mask", 0.2):
+                mask = binarise(given)
+        else:
+            origin, used = "", "predicted"
+            with timer.stage("rough mask (U-Net)", 0.2):
+                mask = self._predict_mask(x_image, rows, cols)
+        return np.stack([x_image, mask_input(mask, n)]), mask, used, origin
+
+    def thresholds(self) -> dict[str, float]:
+        """Each label's call threshold: the manifest's ``thresholds`` (chosen per label on the
+        training run's validation split, ``train.py``), else ``THRESHOLD``."""
+        chosen = self.manifest.data.get("thresholds") or {}
+        return {lab: float(chosen.get(lab, THRESHOLD)) for lab in LABELS}
 
     def _predict_mask(self, x_image: np.ndarray, rows: int, cols: int) -> np.ndarray:
         m = int(self.manifest.data["unet_config"]["input_size"])
@@ -209,29 +218,18 @@ class CalcaneusAdapter(OnnxAdapter):
         return to_image_grid(prob[0, 0], rows, cols) > 0.5
 
     def _heatmaps(self, series: Series, maps: np.ndarray, n: int, top: str):
-        ref = series.image
-        rows, cols = series.shape[1:3]
-        f = max(rows, cols) / n  # image pixels per displayed map cell
-        shape = (1, math.ceil(rows / f - 1e-9), math.ceil(cols / f - 1e-9))
-        centre = (f - 1) / 2.0
-        origin = ref.index_to_world(np.array([centre, centre, 0.0]))
-        dk, dj, di = ref.spacing
+        grid = map_grid(series.image, n)
+        shape = grid.shape
         heat, raw = [], {}
         for k, label in enumerate(LABELS):
             m = upsample(maps[k], n)[: shape[1], : shape[2]]
             lo, hi = float(maps[k].min()), float(maps[k].max())
             raw[label] = [round(lo, 6), round(hi, 6)]
             scaled = (m - lo) / max(hi - lo, 1e-6)
-            grid = ImageVolume(
-                np.clip(scaled, 0, 1)[None].astype(np.float32),
-                (dk, dj * f, di * f),
-                origin,
-                ref.direction.copy(),
-            )
             heat.append(
                 HeatmapOverlay(
                     name=f"Attention {label}",
-                    image=grid,
+                    image=grid.with_array(np.clip(scaled, 0, 1)[None].astype(np.float32)),
                     colormap="jet",
                     value_range=(0.0, 1.0),
                     label=label,
@@ -250,27 +248,58 @@ class CalcaneusAdapter(OnnxAdapter):
         method: str,
         timer: StageTimer,
     ) -> list[Overlay]:
-        """The finding's spatial-regularization attention map, computed by the ONNX graph during
-        the run, so explaining costs a lookup."""
+        """Method "cam": the finding's spatial-regularization attention map, computed by the ONNX
+        graph during the run, so explaining costs a lookup. Method "shap": SHAP values of the
+        finding's probability on the network input, image and mask channels masked together
+        (models/calcaneus_msrt/explain.py says why), a signed map on the radiograph."""
+        if method == "shap":
+            from models.calcaneus_msrt.explain import shap_overlay  # lazy: shap is heavy
+
+            with timer.stage("SHAP", 0.0):
+                overlay, info = shap_overlay(self, request, finding, timer)
+            # findings.json says what was explained (image channel, mask held) and why
+            result.extra.setdefault("shap", {})[finding.label] = info
+            return [overlay]
         if method != "cam":
-            raise ExplainUnavailable(f"{self.title} explains by attention map only, not '{method}'")
+            raise ExplainUnavailable(
+                f"{self.title} explains by attention map or SHAP, not '{method}'"
+            )
         with timer.stage("attention map", 0.0):
             for ov in result.overlays:
-                if isinstance(ov, HeatmapOverlay) and ov.label == finding.label:
+                # the run's maps are named "Attention <label>"; a SHAP map shares the label
+                if isinstance(ov, HeatmapOverlay) and ov.name == f"Attention {finding.label}":
                     return [ov]
         raise ExplainUnavailable(f"{self.title} has no attention map for {finding.label}")
 
 
-def _summary(p: list[float], used: str, real: bool) -> str:
-    pos = [f"{lab} p={v:.2f}" for lab, v in zip(LABELS, p, strict=True) if v >= THRESHOLD]
+def map_grid(ref: ImageVolume, n: int) -> ImageVolume:
+    """An empty grid, in the radiograph's geometry, for a map on the network's n x n input: the
+    input is the image padded to a square at its bottom and right and resampled, so cell
+    (r, c) covers image pixels [r f, (r + 1) f) x [c f, (c + 1) f), f = max(rows, cols) / n;
+    the cells that fall wholly in the padding are left out."""
+    rows, cols = ref.shape[1:3]
+    f = max(rows, cols) / n  # image pixels per map cell
+    shape = (1, math.ceil(rows / f - 1e-9), math.ceil(cols / f - 1e-9))
+    centre = (f - 1) / 2.0
+    dk, dj, di = ref.spacing
+    return ImageVolume(
+        np.zeros(shape, np.float32),
+        (dk, dj * f, di * f),
+        ref.index_to_world(np.array([centre, centre, 0.0])),
+        ref.direction.copy(),
+    )
+
+
+def _summary(p: list[float], cut: dict[str, float], used: str, real: bool) -> str:
+    pos = [f"{lab} p={v:.2f}" for lab, v in zip(LABELS, p, strict=True) if v >= cut[lab]]
     text = ("fracture subtypes: " + ", ".join(pos)) if pos else "no fracture subtype called"
     text += f" (mask: {used})"
     if used == "predicted":
-        # Measured (MODEL_CARD.md): the demo U-Net marks the usual fracture region on every film,
-        # normal ones included, so calls on a predicted mask are weak until it is corrected.
+        # Measured (MODEL_CARD.md): the demo U-Net's masks miss and add regions, and calls on
+        # them are clearly weaker than on a corrected mask.
         text += (
-            "; the demo mask model marks the usual fracture region on every film: correct the "
-            "mask and analyse again"
+            "; the mask was predicted by the demo mask model and calls on it are less reliable "
+            "than on a corrected one: check or correct the mask and analyse again"
         )
     if real:
         text += (

@@ -22,7 +22,8 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from models.calcaneus_msrt.phantom import LABELS, generate
+from models.calcaneus_msrt.labels import LABELS
+from models.calcaneus_msrt.phantom import generate
 from models.calcaneus_msrt.preprocess import image_input, mask_input
 
 LABEL_KEYS = tuple(n.lower().replace(" ", "_") for n in LABELS)

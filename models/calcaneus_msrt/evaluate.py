@@ -27,8 +27,9 @@ from app.analysis.request import resolve_inputs, series_by_uid_or_path
 from app.analysis.runner import run_analysis
 from app.findings.types import LabelMapOverlay
 from app.study import load
-from models.calcaneus_msrt.adapter import LABELS, CalcaneusAdapter
+from models.calcaneus_msrt.adapter import CalcaneusAdapter
 from models.calcaneus_msrt.data import corrupt_mask
+from models.calcaneus_msrt.labels import LABELS
 from models.calcaneus_msrt.metrics import multilabel_report
 from models.calcaneus_msrt.phantom import BONES, CalcaneusSample, generate
 
@@ -65,7 +66,8 @@ def evaluate(adapters: dict[str, CalcaneusAdapter], n: int, seed0: int) -> dict:
     truth = []
     probs = {arm: {"given": [], "predicted": []} for arm in adapters}
     mask_dice = {"given": [], "predicted": []}
-    times = []
+    times, no_calls = [], 0
+    marked: dict[str, list[bool]] = {"given": [], "predicted": []}  # a non-empty mask
     with tempfile.TemporaryDirectory() as tmp:
         for k in range(n):
             seed = seed0 + k
@@ -82,6 +84,7 @@ def evaluate(adapters: dict[str, CalcaneusAdapter], n: int, seed0: int) -> dict:
                     t0 = time.perf_counter()
                     r = run_analysis(adapter, req)
                     times.append(time.perf_counter() - t0)
+                    no_calls += bool(r.no_call)  # the input-domain check declined to call
                     if r.extra["mask_used"] != how:
                         raise AssertionError(
                             f"{study}: asked for {how}, ran {r.extra['mask_used']}"
@@ -92,6 +95,7 @@ def evaluate(adapters: dict[str, CalcaneusAdapter], n: int, seed0: int) -> dict:
                         used = next(o for o in r.overlays if isinstance(o, LabelMapOverlay))
                         m = np.asarray(used.image.array[0]) > 0
                         mask_dice[how].append(dice(m, sample.fracture_mask))
+                        marked[how].append(bool(m.any()))
     y = np.array(truth)
     report: dict = {
         "n_radiographs": n,
@@ -99,12 +103,30 @@ def evaluate(adapters: dict[str, CalcaneusAdapter], n: int, seed0: int) -> dict:
         "shape": [512, 512],
         "label_support": {lab: int(y[:, k].sum()) for k, lab in enumerate(LABELS)},
         "mask_dice_vs_fine_truth_median": {h: float(np.median(v)) for h, v in mask_dice.items()},
+        # Film level: a mask on fractured films, none on normal ones (the first U-Net marked
+        # every film).
+        "films_marked": {
+            how: {
+                "fractured": int(np.sum(np.array(v) & y.any(1))),
+                "normal": int(np.sum(np.array(v) & ~y.any(1))),
+            }
+            for how, v in marked.items()
+        },
+        "films": {"fractured": int(y.any(1).sum()), "normal": int((~y.any(1)).sum())},
         "seconds_per_run_median": float(np.median(times)),
+        "runs": len(times),
+        "no_call_runs": no_calls,
     }
-    for arm in adapters:
+    for arm, adapter in adapters.items():
+        # Scored at the calls the product makes: the manifest's per-label thresholds.
+        cut = adapter.thresholds()
         report[arm] = {
-            how: multilabel_report(y, np.array(v), labels=LABELS) for how, v in probs[arm].items()
+            how: multilabel_report(y, np.array(v), np.array([cut[lab] for lab in LABELS]), LABELS)
+            for how, v in probs[arm].items()
         }
+        report[arm]["thresholds"] = cut
+        report[arm]["given_at_0.5"] = multilabel_report(y, np.array(probs[arm]["given"]),
+                                                        labels=LABELS)  # fmt: skip
     return report
 
 

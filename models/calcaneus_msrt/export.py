@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from app.engine.runtime import sha256_of
+from models.calcaneus_msrt.labels import LABELS
 from models.calcaneus_msrt.networks import (
     CONFIGS,
     EXPORT_OUTPUTS,
@@ -31,7 +32,6 @@ from models.calcaneus_msrt.networks import (
     build_unet,
     count_parameters,
 )
-from models.calcaneus_msrt.phantom import LABELS
 
 MODEL_FILE = "calcaneus_msrt.onnx"
 UNET_FILE = "calcaneus_unet.onnx"
@@ -121,6 +121,7 @@ def trained_extra(params: dict, diffs: dict, report: dict, arm: str, command: st
         "trained": True,
         "seed": report["seed"],
         "augmentation": "GridDropIn&Out + geometric" if arm == "gdio" else "geometric only",
+        "thresholds": run["thresholds"],  # per label, chosen on the validation split
         "metrics": {
             "network_level_held_out": run["held_out_network"],
             "best_epoch": run["best_epoch"],

@@ -35,13 +35,14 @@ def _ratio(a: float, b: float) -> float:
 def multilabel_report(
     y_true: np.ndarray,
     y_score: np.ndarray,
-    threshold: float = 0.5,
+    threshold: float | np.ndarray = 0.5,
     labels: tuple[str, ...] | None = None,
 ) -> dict:
-    """All of the paper's metrics for (N, L) truths (0/1) and scores."""
+    """All of the paper's metrics for (N, L) truths (0/1) and scores; ``threshold`` is one
+    number or one per label."""
     y = np.asarray(y_true) > 0.5
     s = np.asarray(y_score, float)
-    pred = s >= threshold
+    pred = s >= np.asarray(threshold, float)
     n, n_labels = y.shape
     labels = labels or tuple(str(k) for k in range(n_labels))
     tp = (pred & y).sum(0).astype(float)
@@ -77,3 +78,27 @@ def multilabel_report(
             for k, name in enumerate(labels)
         },
     }
+
+
+THRESHOLD_GRID = tuple(round(0.2 + 0.05 * k, 2) for k in range(13))  # 0.20 .. 0.80
+
+
+def choose_thresholds(
+    y_true: np.ndarray, y_score: np.ndarray, grid: tuple[float, ...] = THRESHOLD_GRID
+) -> list[float]:
+    """Per label, the threshold on ``grid`` with the best F1 on a validation split (ties go to
+    the one nearest 0.5, so a flat curve keeps the default). A coarse, bounded grid: a few
+    hundred validation images cannot support finer choices."""
+    y = np.asarray(y_true) > 0.5
+    s = np.asarray(y_score, float)
+    out = []
+    for k in range(y.shape[1]):
+        best, best_t = -1.0, 0.5
+        for t in sorted(grid, key=lambda t: (abs(t - 0.5), t)):
+            pred = s[:, k] >= t
+            tp = float((pred & y[:, k]).sum())
+            f1 = _ratio(2 * tp, float(pred.sum() + y[:, k].sum()))
+            if f1 > best + 1e-12:
+                best, best_t = f1, t
+        out.append(float(best_t))
+    return out

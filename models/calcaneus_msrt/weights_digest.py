@@ -7,6 +7,6 @@ same commit as the weights.
 """
 
 WEIGHTS_SHA256 = {
-    "calcaneus_msrt.onnx": "047a3677168c39af7f101437548772dc285ead8c1a19200592b561505899159b",
-    "calcaneus_unet.onnx": "1680475272f9f98eccd3966d90fea92baf9f6871455009e14cdcc6f6052b0c63",
+    "calcaneus_msrt.onnx": "a23d096aa0317f401023cba3c92e98b0a810de8b05b226614058aab0be9c1400",
+    "calcaneus_unet.onnx": "72e4da7d44ed50925db495cba6a3db2e10475dcc9534be50d066888bf791d36f",
 }

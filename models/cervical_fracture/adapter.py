@@ -59,7 +59,7 @@ class CervicalFractureAdapter(OnnxAdapter):
         "(shared/papers/cervical_ct_rsna2022.txt, section 4.5)"
     )
     labels = (*P.VERTEBRAE, "patient_overall")
-    explain_methods = ("shap",)
+    explain_methods = ("shap", "cam")
 
     def __init__(self, weights_dir: Path | None = None, top_n: int = P.TOP_N) -> None:
         super().__init__(weights_dir)
@@ -144,12 +144,21 @@ class CervicalFractureAdapter(OnnxAdapter):
                 group="vertebra",
                 parent="patient_overall",
                 region_id=str(out.vertebrae[name].label),
+                term="fracture",
             )
             for name in P.VERTEBRAE
         ]
         p_patient = float(out.patient_probability or 0.0)
         findings.append(
-            Finding("patient_overall", p_patient, THRESHOLD, group="patient", region_id="")
+            Finding(
+                "patient_overall",
+                p_patient,
+                THRESHOLD,
+                group="patient",
+                region_id="",
+                term="fracture",
+                subject="patient",
+            )  # fmt: skip
         )
         labelmap = LabelMapOverlay(
             name="Vertebrae C1-C7",
@@ -201,9 +210,16 @@ class CervicalFractureAdapter(OnnxAdapter):
     ) -> list[Overlay]:
         """Method "shap": SHAP values of the vertebra's stage-2 probability on the crops the run
         fed stage 2, put back on the study's slices (models/cervical_fracture/explain.py).
-        patient_overall is explained by its most probable vertebra."""
-        if method != "shap":
-            raise ExplainUnavailable(f"{self.title} explains by SHAP only, not '{method}'")
+        Method "cam": Grad-CAM of its stage-2 logit from the exported feature maps, on the same
+        slices (models/cervical_fracture/cam.py). patient_overall is explained by its most
+        probable vertebra."""
+        if method not in self.explain_methods:
+            raise ExplainUnavailable(f"{self.title} explains by SHAP or CAM, not '{method}'")
+        if method == "cam":
+            from models.cervical_fracture.cam import vertebra_cam
+
+            with timer.stage("Grad-CAM", 0.0):
+                return [vertebra_cam(self.manifest, request["ct"].image, result, finding, timer)]
         from models.cervical_fracture.explain import vertebra_shap  # lazy: shap is heavy
 
         with timer.stage("SHAP", 0.0):

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import numpy as np
 
 from app.engine.adapter import ExplainUnavailable, StageTimer
-from app.engine.shap_maps import DEFAULT_BATCH, DEFAULT_MASKER, shap_map
+from app.engine.shap_maps import DEFAULT_BATCH, DEFAULT_MASKER, shap_map, signed_overlay
 from app.findings import AnalysisResult, Finding, HeatmapOverlay
 from app.study.geometry import ImageVolume
 from models.cervical_fracture import pipeline as P
@@ -146,15 +146,5 @@ def vertebra_shap(
     )
     maps, k0 = per_study_slice(np.moveaxis(values, -1, 0), slices)
     grid = crop_grid(ct, box, k0, len(maps)).with_array(maps)
-    peak = float(np.abs(maps).max()) or 1.0
-    via = "" if name == finding.label else f" for {finding.label}"
-    return HeatmapOverlay(
-        name=f"SHAP {name}{via} ({info['masker']}, {info['evals']} evals)",
-        image=grid,
-        colormap="coolwarm",
-        value_range=(-peak, peak),
-        label=name,
-        visible=True,
-        opacity=0.5,
-        slot="ct",
-    )
+    via = "" if name == finding.label else f"for {finding.label}"
+    return signed_overlay(name, grid, name, "ct", info, note=via)

@@ -19,21 +19,18 @@ from scipy.ndimage import gaussian_filter
 
 from app.findings.truth import write_truth
 from app.study.geometry import ImageVolume
+from models.cervical_fracture.fracture import (
+    BODY_SHARE,
+    GAP_MM,
+    SHIFT_MM,
+    fractured_sdf,
+    random_fracture,
+)
 from models.cervical_fracture.labels import LABEL_TABLE, OTHER_SPINE, VERTEBRAE
 
 TASK_ID = "cervical-fracture"
 # Where fractures happen in the RSNA 2022 training set: C2 and C6-C7 most often.
 _FRACTURE_LEVEL_WEIGHTS = np.array([0.12, 0.24, 0.08, 0.09, 0.12, 0.17, 0.18])
-
-
-@dataclass
-class Fracture:
-    level: int  # 1..7
-    point: np.ndarray  # anatomical frame, mm
-    normal: np.ndarray
-    gap_mm: float
-    shift: np.ndarray
-    radius_mm: float
 
 
 @dataclass
@@ -175,47 +172,15 @@ def _rotation(rng: np.random.Generator, max_deg: tuple[float, float, float]) -> 
     return rz @ ry @ rx
 
 
-def _random_fracture(rng: np.random.Generator, vert: _Vertebra) -> Fracture:
-    s = vert.scale
-    where = rng.uniform()
-    c = vert.center.copy()
-    if where < 0.6:  # through the body (C1: anterior arch / lateral mass)
-        point = c + np.array([rng.uniform(-4, 4) * s, rng.uniform(-3, 3) * s, rng.uniform(-3, 3)])
-    else:  # through the posterior arch / lamina
-        side = rng.choice([-1.0, 1.0])
-        point = c + np.array([side * rng.uniform(6, 12) * s, rng.uniform(12, 20) * s, 0.0])
-    normal = rng.normal(size=3)
-    normal[2] *= 0.6  # mostly near-vertical planes, visible across many axial slices
-    normal /= np.linalg.norm(normal)
-    shift = rng.normal(size=3)
-    shift -= shift.dot(normal) * normal * 0.3
-    shift *= rng.uniform(1.8, 3.5) / np.linalg.norm(shift)
-    return Fracture(vert.level, point, normal, rng.uniform(1.8, 3.2), shift, rng.uniform(14, 22))
-
-
-def _fractured_sdf(vert: _Vertebra, frac: Fracture | None, u, v, w):
-    if frac is None:
-        return vert.sdf(u, v, w)
-    pts = np.stack([u, v, w], axis=-1)
-    rel = pts - frac.point
-    side = rel @ frac.normal
-    near = np.linalg.norm(rel, axis=-1) < frac.radius_mm
-    moved = near & (side > 0)
-    su = np.where(moved, u - frac.shift[0], u)
-    sv = np.where(moved, v - frac.shift[1], v)
-    sw = np.where(moved, w - frac.shift[2], w)
-    d = vert.sdf(su, sv, sw)
-    gap = near & (np.abs(side) < frac.gap_mm / 2)
-    return np.where(gap, np.maximum(d, 0.5), d)
-
-
 def generate(seed: int, **options) -> CervicalSample:
     """One neck CT phantom.
 
     Options: ``shape`` (rows = cols, default 128), ``spacing_mm`` (in-plane, default random
     1.05-1.3), ``slice_mm`` (default 1.5), ``fractures`` (list of "C1".."C7" to fracture;
     default random: ``fracture_prob`` (0.5) of phantoms get 1, or up to ``max_fractures`` (2)),
-    ``noise_hu`` (default random 12-30), ``n_slices`` (default: cover T2 to the skull base).
+    ``noise_hu`` (default random 12-30), ``n_slices`` (default: cover T2 to the skull base),
+    ``gap_mm`` / ``shift_mm`` (fracture gap and displacement ranges, default ``GAP_MM`` /
+    ``SHIFT_MM``), ``body_share`` (share of fractures through the body, default 0.6).
     """
     rng = np.random.default_rng(seed)
     n = int(options.get("shape", 128))
@@ -235,8 +200,15 @@ def generate(seed: int, **options) -> CervicalSample:
             k = 1 if frng.uniform() < 0.7 else int(frng.integers(2, max_k + 1))
             p = _FRACTURE_LEVEL_WEIGHTS / _FRACTURE_LEVEL_WEIGHTS.sum()
             wanted = [VERTEBRAE[i] for i in frng.choice(7, size=k, replace=False, p=p)]
+    shape_of = {
+        "gap_mm": tuple(options.get("gap_mm", GAP_MM)),
+        "shift_mm": tuple(options.get("shift_mm", SHIFT_MM)),
+        "body_share": float(options.get("body_share", BODY_SHARE)),
+    }
     fractures = {
-        int(name[1]): _random_fracture(frng, next(v for v in verts if v.level == int(name[1])))
+        int(name[1]): random_fracture(
+            frng, next(v for v in verts if v.level == int(name[1])), **shape_of
+        )
         for name in wanted
     }
 
@@ -351,7 +323,7 @@ def generate(seed: int, **options) -> CervicalSample:
             if w.max() < lo or w.min() > hi:
                 continue
             sel = (w >= lo) & (w <= hi)
-            d = _fractured_sdf(vert, fractures.get(vert.level), u[sel], v[sel], w[sel])
+            d = fractured_sdf(vert, fractures.get(vert.level), u[sel], v[sel], w[sel])
             inside = d < 0
             hu = np.where(d > -rng.uniform(1.2, 1.8), cortical, cancellous).astype(np.float32)
             vals = block[sel]

@@ -8,6 +8,10 @@ per vertebra from 24-slice crops. Studies without a label map (most of RSNA 2022
 vertebra regions from the trained stage-1 network (pseudo-labels, as the paper does).
 Writes ``stage1.pt`` / ``stage2.pt`` (state dicts; read back with ``weights_only=True``),
 ``config.json`` and ``train_log.jsonl`` into ``--out``.
+
+``--stage1-onnx weights/stage1.onnx`` trains stage 2 alone on top of a shipped stage 1 (no torch
+checkpoints are shipped; the ONNX file's initializers are the state dict); ``--n-thin N`` adds N
+phantoms with thin, barely displaced fractures (``fracture.THIN_TRAIN``) to stage 2's data.
 """
 
 from __future__ import annotations
@@ -31,11 +35,15 @@ from models.cervical_fracture.data import (
     stage1_study,
     vertebra_samples,
 )
+from models.cervical_fracture.fracture import THIN_TRAIN
 from models.cervical_fracture.networks import DEMO, PAPER, ModelConfig, build_stage1, build_stage2
 
 TRAIN_SEED_BASE = 10_000  # phantom seeds for training: base + seed * 1000 + n
 VAL_SEED_BASE = 500_000  # stage-2 early stopping (model selection), never for the gradient
 HELDOUT_SEED_BASE = 900_000  # never used for training; evaluation draws from here
+HELDOUT_THIN_SEED_BASE = 950_000  # held-out thin-fracture slice (evaluate --thin-n), never trained
+TRAIN_THIN_SEED_BASE = 200_000  # extra thin-fracture phantoms for stage 2 (--n-thin)
+MAX_SEED = 190  # --seed below this: the four seed ranges above then never overlap
 
 
 def seed_everything(seed: int) -> None:
@@ -199,6 +207,37 @@ def train_stage2(
     return net, it + 1
 
 
+def stage1_from_onnx(path: Path, cfg: ModelConfig) -> torch.nn.Module:
+    """The stage-1 network with the weights of an exported ``stage1.onnx``.
+
+    ``export.py`` wraps the network as ``net`` (softmax on top), so each parameter is the
+    initializer ``net.<state-dict key>``; the result is checked against ONNX Runtime."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import numpy_helper
+
+    if not Path(path).is_file():
+        raise SystemExit(f"{path}: no such file (--stage1-onnx wants an exported stage1.onnx)")
+    inits = {i.name: i for i in onnx.load(str(path)).graph.initializer}
+    net = build_stage1(cfg.stage1)
+    state = net.state_dict()
+    missing = [k for k in state if f"net.{k}" not in inits]
+    if missing:
+        raise SystemExit(f"{path}: not a stage-1 export of this config (missing {missing[:3]})")
+    net.load_state_dict(
+        {k: torch.from_numpy(numpy_helper.to_array(inits[f"net.{k}"]).copy()) for k in state}
+    )
+    net.eval()
+    x = np.random.default_rng(0).random((2, 3, P.WORK_SIZE, P.WORK_SIZE), np.float32)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    want = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    with torch.no_grad():
+        got = torch.softmax(net(torch.from_numpy(x)), dim=1).numpy()
+    if float(np.abs(got - want).max()) > 1e-4:
+        raise SystemExit(f"{path}: weights read back differ from ONNX Runtime's output")
+    return net
+
+
 @torch.no_grad()
 def predict_work_labels(net, work: np.ndarray, superior_high: bool) -> np.ndarray:
     """Stage-1 label map on the working grid with a torch network (pseudo-labels)."""
@@ -236,6 +275,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-studies", type=int, default=0, help="RSNA: use at most this many")
     ap.add_argument("--val-n", type=int, default=0, help="phantoms: validation studies for stage 2")
     ap.add_argument("--stage1-from", type=Path, help="reuse stage1.pt from this run folder")
+    ap.add_argument(
+        "--stage1-onnx", type=Path, help="reuse an exported stage1.onnx (train stage 2 only)"
+    )
+    ap.add_argument(
+        "--n-thin", type=int, default=0, help="phantoms: extra thin-fracture studies for stage 2"
+    )
     args = ap.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -249,6 +294,12 @@ def main(argv: list[str] | None = None) -> int:
         sys.argv[1:] if argv is None else argv
     )
 
+    if args.n_train > 1000 or args.n_thin > 1000:
+        raise SystemExit("at most 1000 phantoms per kind: more would reuse another seed's seeds")
+    if args.stage1_onnx and not args.stage1_onnx.is_file():  # before minutes of phantoms
+        raise SystemExit(f"{args.stage1_onnx}: no such file (--stage1-onnx wants a stage1.onnx)")
+    if not 0 <= args.seed < MAX_SEED:
+        raise SystemExit(f"--seed must be 0..{MAX_SEED - 1}: others reach held-out phantom seeds")
     seeds = [TRAIN_SEED_BASE + args.seed * 1000 + n for n in range(args.n_train)]
     t0 = time.time()
     records: list[StudyRecord] = []
@@ -267,10 +318,14 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"{args.data}: no training studies found")
     log(out, event="data", studies=len(records), seconds=round(time.time() - t0, 1))
 
-    studies = [] if args.stage1_from else [s for s in (stage1_study(r) for r in records) if s]
-    if not studies and not args.stage1_from:
+    reuse1 = args.stage1_from or args.stage1_onnx
+    studies = [] if reuse1 else [s for s in (stage1_study(r) for r in records) if s]
+    if not studies and not reuse1:
         raise SystemExit(f"{args.data}: no study has a segmentation; stage 1 cannot train")
-    if args.stage1_from:
+    if args.stage1_onnx:
+        net1, done1 = stage1_from_onnx(args.stage1_onnx, cfg), 0
+        log(out, event="stage1-from-onnx", file=str(args.stage1_onnx))
+    elif args.stage1_from:
         net1 = build_stage1(cfg.stage1)
         net1.load_state_dict(torch.load(args.stage1_from / "stage1.pt", weights_only=True))
         prev = json.loads((args.stage1_from / "config.json").read_text())
@@ -283,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.save(net1.state_dict(), out / "stage1.pt")
 
     samples: list[VertebraSample] = []
+    records_uids = [r.uid for r in records]
     for rec in records:
         work_labels = None
         if rec.labels is None:  # pseudo-labels from stage 1 (paper: infer on all studies)
@@ -290,6 +346,12 @@ def main(argv: list[str] | None = None) -> int:
             work = P.to_working(rec.ct, grid)
             work_labels = predict_work_labels(net1, work, P.superior_is_high_k(rec.ct))
         samples += vertebra_samples(rec, work_labels, rng=rng, jitter=0.05)
+    if args.n_thin and args.data == "phantom":  # stage 2 only: they add thin fractures
+        thin_seeds = [TRAIN_THIN_SEED_BASE + args.seed * 1000 + n for n in range(args.n_thin)]
+        thin_opts = {**opts, **THIN_TRAIN}
+        for rec in records_from("phantom", thin_seeds, **thin_opts):
+            samples += vertebra_samples(rec, rng=rng, jitter=0.05)
+            records_uids.append(rec.uid)
     n_pos = sum(s.target for s in samples)
     log(out, event="stage2-data", samples=len(samples), positives=n_pos)
     val: list[VertebraSample] = []
@@ -308,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
         "config_name": args.config,
         "seed": args.seed,
         "data": args.data,
-        "train_studies": [r.uid for r in records],
+        "train_studies": records_uids,
         "command": command,
         "seconds": round(time.time() - t0, 1),
         "iterations_done": {"stage1": done1, "stage2": done2},

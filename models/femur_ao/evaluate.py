@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.analysis.batch import request_for
+from app.analysis.one_study import request_for
 from app.analysis.runner import run_analysis
 from app.study import load
 from models.femur_ao.adapter import FemurAOAdapter

@@ -13,11 +13,11 @@ from collections.abc import Callable
 import numpy as np
 
 from app.engine.adapter import ExplainUnavailable, StageTimer
-from app.engine.shap_maps import DEFAULT_BATCH, DEFAULT_MASKER, shap_map
+from app.engine.shap_maps import DEFAULT_BATCH, DEFAULT_MASKER, shap_map, signed_overlay
 from app.findings import Finding, HeatmapOverlay
 from app.study.geometry import ImageVolume
 from app.study.model import Series
-from models.femur_ao.adapter import GROUPS
+from models.femur_ao.labels import GROUPS
 from models.femur_ao.preprocess import network_inputs, series_pixels
 from models.femur_ao.sides import SideCrop
 
@@ -127,15 +127,5 @@ def shap_overlay(
     crop = side_crop(series, finding.side, input_size)
     values, info = side_shap(sess, crop, finding, timer=timer, **kw)
     grid = window_grid(series.image, crop, values.shape[0]).with_array(values[None])
-    peak = float(np.abs(values).max()) or 1.0
     who = f"{finding.side} {finding.label}".strip()
-    return HeatmapOverlay(
-        name=f"SHAP {who} ({info['masker']}, {info['evals']} evals)",
-        image=grid,
-        colormap="coolwarm",
-        value_range=(-peak, peak),
-        label=finding.label,
-        visible=True,
-        opacity=0.5,
-        slot="radiograph",
-    )
+    return signed_overlay(who, grid, finding.label, "radiograph", info)

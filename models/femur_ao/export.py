@@ -19,11 +19,10 @@ import numpy as np
 import torch
 
 from app.engine.runtime import sha256_of
+from models.femur_ao.labels import CAM_LABELS, GROUPS
 from models.femur_ao.networks import (
-    CAM_LABELS,
     CONFIGS,
     EXPORT_OUTPUTS,
-    GROUPS,
     ExportWrapper,
     FemurNetConfig,
     build,

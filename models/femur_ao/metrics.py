@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from models.femur_ao.cam import boxes_from_map, cam_to_input
-from models.femur_ao.networks import CAM_LABELS, GROUPS
+from models.femur_ao.labels import CAM_LABELS, GROUPS
 
 IOU_THRESHOLDS = (0.1, 0.25, 0.5, 0.75, 0.9)
 
@@ -115,6 +115,6 @@ def held_out_report(net, ds, ev: dict, cfg) -> dict:
 
 def _offset(group: str) -> int:
     """Index in CAM_LABELS where ``group``'s labels start (labels repeat across groups)."""
-    from models.femur_ao.networks import GROUP_SLICES
+    from models.femur_ao.labels import GROUP_SLICES
 
     return GROUP_SLICES[group].start

@@ -26,18 +26,7 @@ import torch.nn.functional as F
 from monai.networks.nets import ResNet
 from torch import nn
 
-GROUPS: dict[str, tuple[str, ...]] = {
-    "fracture": ("normal", "fracture"),
-    "type": ("normal", "A", "B"),
-    "subtype": ("A1", "A2", "A3", "B1", "B2", "B3"),
-}
-GROUP_SLICES: dict[str, slice] = {
-    "fracture": slice(0, 2),
-    "type": slice(2, 5),
-    "subtype": slice(5, 11),
-}
-CAM_LABELS: tuple[str, ...] = tuple(label for g in GROUPS.values() for label in g)
-N_LOGITS = len(CAM_LABELS)
+from models.femur_ao.labels import GROUP_SLICES, N_LOGITS
 
 
 @dataclass(frozen=True)

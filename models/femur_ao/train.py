@@ -32,7 +32,8 @@ import torch
 import torch.nn.functional as F
 
 from models.femur_ao.data import FemurSet, folder_set, phantom_set, targets
-from models.femur_ao.networks import CONFIGS, GROUP_SLICES, build, count_parameters
+from models.femur_ao.labels import GROUP_SLICES
+from models.femur_ao.networks import CONFIGS, build, count_parameters
 
 
 @dataclass(frozen=True)

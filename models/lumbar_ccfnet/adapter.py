@@ -20,8 +20,8 @@ from app.findings import DEMO_DISCLAIMER, Finding, HeatmapOverlay
 from app.findings.types import Landmark, LandmarkOverlay
 from app.study.geometry import ImageVolume
 from app.study.model import Series
+from models.lumbar_ccfnet.anatomy import DISCS, OBJECTS
 from models.lumbar_ccfnet.coding import InputFrame, decode, normalise
-from models.lumbar_ccfnet.phantom import DISCS, OBJECTS
 from models.lumbar_ccfnet.slices import SagittalSlice, plane_name, sagittal_slice
 from models.lumbar_ccfnet.task import TASK
 
@@ -90,7 +90,12 @@ class LumbarCCFAdapter(OnnxAdapter):
             overlays += _heatmaps(np.clip(heat[0], 0, 1), series.image, sl, frame, stride)
         findings = [
             Finding(
-                name, float(p), THRESHOLD, "disc" if name in DISCS else "vertebra", region_id=name
+                name,
+                float(p),
+                THRESHOLD,
+                "disc" if name in DISCS else "vertebra",
+                region_id=name,
+                term="disease",
             )  # fmt: skip
             for name, p in zip(OBJECTS, prob, strict=True)
         ]

@@ -31,8 +31,9 @@ import numpy as np
 
 from app.study import load
 from app.study.geometry import ImageVolume
+from models.lumbar_ccfnet.anatomy import OBJECTS
 from models.lumbar_ccfnet.coding import InputFrame, normalise
-from models.lumbar_ccfnet.phantom import OBJECTS, generate
+from models.lumbar_ccfnet.phantom import generate
 from models.lumbar_ccfnet.slices import sagittal_slice
 
 SOURCES = ("phantom", "tianchi", "rsna2024")

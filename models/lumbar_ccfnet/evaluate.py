@@ -25,8 +25,9 @@ from app.analysis.request import single_input
 from app.analysis.runner import run_analysis
 from app.study import load
 from models.lumbar_ccfnet.adapter import LumbarCCFAdapter
+from models.lumbar_ccfnet.anatomy import OBJECTS
 from models.lumbar_ccfnet.metrics import score
-from models.lumbar_ccfnet.phantom import OBJECTS, generate, write_study
+from models.lumbar_ccfnet.phantom import generate, write_study
 
 HELD_OUT_SEED0 = 900_000  # training uses seed * 100000 + n (n < 100000), validation 500000+
 # Paper Table 1, CCF-Net ResNet18-MSC, four-fold cross-validation on Tianchi (mean values)

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from app.engine.runtime import sha256_of
+from models.lumbar_ccfnet.anatomy import DISCS, OBJECTS
 from models.lumbar_ccfnet.networks import (
     CONFIGS,
     OUTPUTS,
@@ -26,7 +27,6 @@ from models.lumbar_ccfnet.networks import (
     build,
     count_parameters,
 )
-from models.lumbar_ccfnet.phantom import DISCS, OBJECTS
 
 MODEL_FILE = "lumbar_ccfnet.onnx"
 MAX_MB = 15.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.lumbar_ccfnet.phantom import DISCS, OBJECTS
+from models.lumbar_ccfnet.anatomy import DISCS, OBJECTS
 
 MAX_DIST_MM = 6.0
 IS_DISC = np.array([name in DISCS for name in OBJECTS])

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.lumbar_ccfnet.phantom import OBJECTS
+from models.lumbar_ccfnet.anatomy import OBJECTS
 
 N_OBJECTS = len(OBJECTS)
 STRIDE = 16

@@ -13,7 +13,6 @@ can point at. SHAP maps are a separate, slower step (``explain``).
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +28,7 @@ from app.engine.adapter import (
 from app.engine.runtime import run_session, session_for
 from app.engine.task import InputSlot
 from app.findings import DEMO_DISCLAIMER, AnalysisResult, Finding, HeatmapOverlay
-from app.findings.types import LabelMapOverlay, Overlay
+from app.findings.types import HEATMAP_MAX_SIDE, LabelMapOverlay, Overlay
 from app.study.geometry import ImageVolume
 from app.study.model import Series
 from models.spine_xray.labels import MASK_COLORS
@@ -61,7 +60,6 @@ NOT_SPINE = frozenset(
     "FOOT ANKLE CALCANEUS HEEL KNEE HIP PELVIS FEMUR LEG HAND WRIST ELBOW SHOULDER ARM SKULL "
     "HEAD EXTREMITY BREAST".split()
 )
-HEATMAP_MAX_SIDE = 512
 SHAP_MAX_EVALS = 500
 SHAP_MASKER = "blur(16,16)"
 PHANTOM_MANUFACTURER = "OsteoView phantom generator"
@@ -70,7 +68,7 @@ PHANTOM_MANUFACTURER = "OsteoView phantom generator"
 class SpineXrayAdapter(OnnxAdapter):
     default_weights_dir = WEIGHTS_DIR
     spec = TASK
-    explain_methods = ("shap",)
+    explain_methods = ("shap", "cam")
     paper = (
         "Jain, Varambally, Sharma, Spine Image Segmentation & Classification "
         "(shared/papers/spine_xray_seg_cls_shap.txt)"
@@ -131,11 +129,11 @@ class SpineXrayAdapter(OnnxAdapter):
                 (probs,) = run_session(sessions[view], {"image": v["x"][None, None]})
                 v["probs"] = probs[0]
         with timer.stage("classification", 0.6):
-            (p,) = run_session(
+            p = run_session(  # [0]: the graph also outputs its feature maps (Grad-CAM)
                 sessions["classifier"],
                 {"ap": views["ap"]["x_cls"][None, None],
                  "lateral": views["lateral"]["x_cls"][None, None]},
-            )  # fmt: skip
+            )[0]  # fmt: skip
             p_damaged = float(p[0, 1])
         with timer.stage("label maps and levels", 0.7):
             overlays: list[Overlay] = []
@@ -160,7 +158,17 @@ class SpineXrayAdapter(OnnxAdapter):
             }  # fmt: skip
         suspect = _suspected_level(measures["lateral"])
         region = suspect["name"] if suspect and p_damaged >= THRESHOLD else ""
-        findings = [Finding("damaged", p_damaged, THRESHOLD, "patient", region_id=region)]
+        findings = [
+            Finding(
+                "damaged",
+                p_damaged,
+                THRESHOLD,
+                "patient",
+                region_id=region,
+                term="damage",
+                subject="spine",
+            )  # fmt: skip
+        ]
         real = any(
             str(v["series"].meta.get("manufacturer", "")) != PHANTOM_MANUFACTURER
             for v in views.values()
@@ -191,12 +199,16 @@ class SpineXrayAdapter(OnnxAdapter):
         method: str,
         timer: StageTimer,
     ) -> list[Overlay]:
-        """SHAP values of P(damaged) for each view's classifier input, the other view held fixed
-        (shap's Partition explainer, Image masker blur(16,16)), mapped onto each radiograph."""
-        if method != "shap":
-            raise ExplainUnavailable(f"{self.title} explains by SHAP only, not '{method}'")
+        """Method "shap": SHAP values of P(damaged) for each view's classifier input, the other
+        view held fixed (shap's Partition explainer, Image masker blur(16,16)). Method "cam":
+        Grad-CAM of the same output from the exported feature maps (models/spine_xray/cam.py).
+        Both mapped onto each radiograph."""
+        if method not in self.explain_methods:
+            raise ExplainUnavailable(f"{self.title} explains by SHAP or CAM, not '{method}'")
         if finding.label != "damaged":
-            raise ExplainUnavailable(f"{self.title} has no SHAP map for '{finding.label}'")
+            raise ExplainUnavailable(f"{self.title} has no {method} map for '{finding.label}'")
+        if method == "cam":
+            return self._gradcam(request, timer)
         from app.engine.shap_maps import shap_map
 
         self.last_shap_info: dict[str, dict] = {}  # evals, seconds, base value per view
@@ -221,9 +233,18 @@ class SpineXrayAdapter(OnnxAdapter):
                     predict, inputs[view][0], max_evals=SHAP_MAX_EVALS, masker=SHAP_MASKER,
                     progress=progress, cancel=timer.cancel,
                 )  # fmt: skip
-            overlays.append(_shap_overlay(request[view], view, values, inputs[view][1]))
+            overlays.append(_shap_overlay(request[view], view, values, inputs[view][1], info))
             self.last_shap_info[view] = info
         return overlays
+
+    def _gradcam(self, request: AnalysisRequest, timer: StageTimer) -> list[Overlay]:
+        from models.spine_xray.cam import VIEWS, cam_overlay, damaged_cam
+
+        _, cls_size = self._config()
+        inputs = {v: self._inputs(request[v], cls_size) for v in VIEWS}
+        with timer.stage("Grad-CAM", 0.0):
+            cams = damaged_cam(self.manifest, FILES["classifier"], inputs, timer)
+        return [cam_overlay(request[v], v, cams[v], inputs[v][1]) for v in VIEWS]
 
     def domain_features(self, request: AnalysisRequest) -> dict[str, np.ndarray]:
         """Input-domain features (app.engine.domain) of each view's segmentation input."""
@@ -305,33 +326,15 @@ def _suspected_level(lateral: list[dict]) -> dict | None:
     return {"name": m["name"], "index": m["index"], "score": round(float(score), 3)}
 
 
-def _heatmap_grid(ref: ImageVolume) -> tuple[ImageVolume, int]:
-    """A grid over the whole radiograph at most HEATMAP_MAX_SIDE pixels across."""
-    rows, cols = ref.shape[1:3]
-    f = max(1, math.ceil(max(rows, cols) / HEATMAP_MAX_SIDE))
-    shape = (1, math.ceil(rows / f), math.ceil(cols / f))
-    centre = (f - 1) / 2.0
-    origin = ref.index_to_world(np.array([centre, centre, 0.0]))
-    dk, dj, di = ref.spacing
-    return ImageVolume(np.zeros(shape, np.float32), (dk, dj * f, di * f), origin,
-                       ref.direction.copy()), f  # fmt: skip
+def _shap_overlay(
+    series: Series, view: str, values: np.ndarray, box: Letterbox, info: dict
+) -> HeatmapOverlay:
+    from app.engine.shap_maps import signed_overlay
 
-
-def _shap_overlay(series: Series, view: str, values: np.ndarray, box: Letterbox) -> HeatmapOverlay:
-    grid, _ = _heatmap_grid(series.image)
-    part = values[: box.used_rows, : box.used_cols]
-    canvas = resize(part, grid.shape[1:])
-    # Symmetric about zero so white means "no contribution" in the diverging colormap.
-    v = float(np.abs(values).max()) or 1e-6
-    return HeatmapOverlay(
-        name=f"SHAP damaged ({VIEW_NAMES[view]})",
-        image=grid.with_array(canvas[None].astype(np.float32)),
-        colormap="coolwarm",
-        value_range=(-v, v),
-        label="damaged",
-        opacity=0.5,
-        slot=view,
-    )
+    grid, _ = series.image.in_plane_coarsened(HEATMAP_MAX_SIDE)
+    canvas = resize(values[: box.used_rows, : box.used_cols], grid.shape[1:])
+    return signed_overlay("damaged", grid.with_array(canvas[None].astype(np.float32)),
+                          "damaged", view, info, note=VIEW_NAMES[view])  # fmt: skip
 
 
 def _summary(p: float, measures: dict, suspect: dict | None, real: bool) -> str:

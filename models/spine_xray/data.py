@@ -72,6 +72,10 @@ class SpineSet:
             return cls(*(z[f] for f in cls.FIELDS))
 
     @classmethod
+    def concat(cls, *parts: SpineSet) -> SpineSet:
+        return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in cls.FIELDS))
+
+    @classmethod
     def from_items(cls, items: list[dict]) -> SpineSet:
         return cls(
             np.stack([i["ap"] for i in items]).astype(np.float16),
@@ -105,10 +109,10 @@ def make_item(views: dict[str, tuple[np.ndarray, np.ndarray | None, tuple[float,
     return item
 
 
-def _phantom_item(args: tuple[int, int, int]) -> dict:
-    seed, seg_size, cls_size = args
+def _phantom_item(args: tuple[int, int, int, dict]) -> dict:
+    seed, seg_size, cls_size, options = args
     pixel_mm = TRAIN_PIXEL_MM * float(np.random.default_rng([seed, 7]).uniform(0.94, 1.06))
-    s = generate(seed, rows=TRAIN_ROWS, cols=TRAIN_COLS, pixel_mm=pixel_mm)
+    s = generate(seed, rows=TRAIN_ROWS, cols=TRAIN_COLS, pixel_mm=pixel_mm, **options)
     sp = s.pixel_spacing_mm
     return make_item(
         {
@@ -121,8 +125,10 @@ def _phantom_item(args: tuple[int, int, int]) -> dict:
     )
 
 
-def phantom_set(seeds, seg_size: int, cls_size: int, workers: int = 1) -> SpineSet:
-    jobs = [(int(s), seg_size, cls_size) for s in seeds]
+def phantom_set(seeds, seg_size: int, cls_size: int, workers: int = 1, **options) -> SpineSet:
+    """Phantoms for ``seeds``; ``options`` go to ``phantom.generate`` (none: its defaults, so a
+    seed draws the same phantom as it always has)."""
+    jobs = [(int(s), seg_size, cls_size, options) for s in seeds]
     if workers > 1:
         with Pool(workers) as pool:
             items = pool.map(_phantom_item, jobs, chunksize=8)

@@ -1,6 +1,7 @@
 """Train both U-Nets and the dual-view classifier in one command, deterministically from the seed.
 
     python -m models.spine_xray.train --data phantom|PATH --out DIR --seed N [--export DIR]
+        [--n-mild N] [--unets-onnx WEIGHTS_DIR]
 
 Phantoms are rendered once (cached in DIR), then the AP U-Net, the LAT U-Net and the classifier
 train one after another on one thread, and the result is exported to ``DIR/export`` (ONNX +
@@ -12,6 +13,14 @@ whole input), loss = binary cross-entropy + soft Dice per mask (the paper's mode
 structures; Dice weighs each mask equally whatever its size). Classification: the paper's Adam
 and head (dense 128), a higher learning rate than its 1e-4 because the demo encoders start from
 scratch, not from ImageNet; the epoch with the lowest validation loss is kept.
+
+``--n-mild N`` adds N mild wedge phantoms (anterior height ``phantom.MILD_WEDGE_RATIO`` of the
+body's, milder than the default draw's 45-75 %) and N normal ones to the classifier's training
+set, and a tenth as many of each to its validation set, all from their own seed ranges. The
+normals keep the classes balanced: with the wedges alone (63 % damaged) the demo's normal study
+went to P(damaged) 0.55. ``--unets-onnx DIR`` retrains the classifier alone: the U-Nets
+are not trained and DIR's U-Net ONNX files are shipped unchanged (the classifier reads the
+images, not the masks, so it needs nothing from them).
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ from models.spine_xray.networks import (
     build_unet,
     count_parameters,
 )
+from models.spine_xray.phantom import MILD_WEDGE_RATIO
 
 
 @dataclass(frozen=True)
@@ -52,6 +62,18 @@ class Recipe:
     cls_lr: float
 
 
+MILD_OPTIONS = {"damaged": True, "damage_type": "wedge", "wedge_ratio": MILD_WEDGE_RATIO}
+# --n-mild's sets: seed offset within a training seed's block of 100,000 (train: +0..,
+# validation: +50,000..), the share of N, generate() options, and whether it trains or validates.
+# Held-out evaluation uses 700,000.. and its mild slice 960,000.. (evaluate.py). Named *mild /
+# *normal, never *_val: export.py reads the one validation file phantoms_*_val.npz.
+MILD_SETS = {
+    "trainmild": (80_000, 1.0, MILD_OPTIONS, "train"),
+    "valmild": (90_000, 0.1, MILD_OPTIONS, "val"),
+    "trainnormal": (60_000, 1.0, {"damaged": False}, "train"),
+    "valnormal": (70_000, 0.1, {"damaged": False}, "val"),
+}
+
 # The shipped demo weights' recipe: sized for about 15 minutes on one thread (MODEL_CARD.md).
 DEMO_RECIPE = Recipe(
     phantoms=1000, val_phantoms=100, seg_epochs=5, seg_crop=96, seg_batch=8, seg_lr=3e-3,
@@ -59,28 +81,39 @@ DEMO_RECIPE = Recipe(
 )  # fmt: skip
 
 
-def load_data(data: str, cfg: SpineConfig, recipe: Recipe, seed: int, out: Path, workers: int):
+def _phantoms(path: Path, seeds: range, seg: int, cls: int, workers: int, **options) -> SpineSet:
+    """Render ``seeds`` (``options`` to ``phantom.generate``) or read them cached at ``path``."""
+    if path.is_file():
+        return SpineSet.load(path)
+    t0 = time.perf_counter()
+    ds = phantom_set(seeds, seg, cls, workers, **options)
+    ds.save(path)
+    print(f"rendered {len(ds)} phantoms ({path.name}) in {time.perf_counter() - t0:.0f} s",
+          flush=True)  # fmt: skip
+    return ds
+
+
+def load_data(data: str, cfg: SpineConfig, recipe: Recipe, seed: int, out: Path, workers: int,
+              n_mild: int = 0):  # fmt: skip
     """(train, validation): phantoms from disjoint seed ranges, cached in ``out``; or a folder's
-    cases split 80/20 by the seed."""
+    cases split 80/20 by the seed. ``n_mild`` mild wedge phantoms and as many normal ones join
+    training (a tenth as many of each join validation)."""
     seg, cls = cfg.unet.input_size, cfg.classifier.input_size
     if data == "phantom":
-        parts = []
         base = seed * 100_000
-        for name, seeds in (("train", range(base, base + recipe.phantoms)),
-                            ("val", range(base + 50_000, base + 50_000 + recipe.val_phantoms))):  # fmt: skip
-            path = out / f"phantoms_{seg}_{cls}_{seed}_{len(seeds)}_{name}.npz"
-            if path.is_file():
-                parts.append(SpineSet.load(path))
-                continue
-            t0 = time.perf_counter()
-            ds = phantom_set(seeds, seg, cls, workers)
-            ds.save(path)
-            print(
-                f"rendered {len(ds)} {name} phantoms in {time.perf_counter() - t0:.0f} s",
-                flush=True,
-            )
-            parts.append(ds)
-        return parts[0], parts[1]
+        pre = f"phantoms_{seg}_{cls}_{seed}"
+        train = _phantoms(out / f"{pre}_{recipe.phantoms}_train.npz",
+                          range(base, base + recipe.phantoms), seg, cls, workers)  # fmt: skip
+        val = _phantoms(out / f"{pre}_{recipe.val_phantoms}_val.npz",
+                        range(base + 50_000, base + 50_000 + recipe.val_phantoms), seg, cls,
+                        workers)  # fmt: skip
+        parts = {"train": [train], "val": [val]}
+        for name, (offset, share, options, split) in MILD_SETS.items() if n_mild else ():
+            n = max(1, round(n_mild * share))
+            parts[split].append(_phantoms(out / f"{pre}_{n}_{name}.npz",
+                                          range(base + offset, base + offset + n), seg, cls,
+                                          workers, **options))  # fmt: skip
+        return SpineSet.concat(*parts["train"]), SpineSet.concat(*parts["val"])
     full = folder_set(Path(data), seg, cls)
     order = np.random.default_rng(seed).permutation(len(full))
     n_val = max(1, len(full) // 5)
@@ -260,7 +293,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--workers", type=int, default=1, help="processes rendering phantoms")
     ap.add_argument("--export", type=Path, help="ONNX + manifest folder (default DIR/export)")
+    lo, hi = MILD_WEDGE_RATIO
+    ap.add_argument("--n-mild", type=int, default=0,
+                    help=f"phantoms: extra mild wedge studies (anterior height {lo}-{hi} of the "
+                         "body's)")  # fmt: skip
+    ap.add_argument("--unets-onnx", type=Path,
+                    help="weights folder whose U-Net ONNX files are kept: train the classifier "
+                         "alone")  # fmt: skip
     args = ap.parse_args(argv)
+    if args.unets_onnx is not None:  # before minutes of phantoms
+        from models.spine_xray.export import FILES
+
+        for view in ("ap", "lateral"):
+            if not (args.unets_onnx / FILES[view]).is_file():
+                raise SystemExit(f"{args.unets_onnx / FILES[view]}: no such file (--unets-onnx "
+                                 "wants a weights folder with both U-Nets)")  # fmt: skip
     t_run = time.perf_counter()
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
@@ -271,15 +318,17 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {"phantoms": args.phantoms, "val_phantoms": args.val_phantoms,
                  "seg_epochs": args.seg_epochs, "cls_epochs": args.cls_epochs}  # fmt: skip
     r = Recipe(**{**r.__dict__, **{k: v for k, v in overrides.items() if v is not None}})
-    train, val = load_data(args.data, cfg, r, args.seed, args.out, args.workers)
+    n_mild = args.n_mild if args.data == "phantom" else 0
+    train, val = load_data(args.data, cfg, r, args.seed, args.out, args.workers, n_mild)
     print(
         f"cases: train {len(train)} ({int(train.y.sum())} damaged), validation {len(val)}",
         flush=True,
     )
     nets, report = {}, {"config": cfg.to_json(), "recipe": r.__dict__, "seed": args.seed,
-                        "data": args.data}  # fmt: skip
+                        "data": args.data, "n_mild": n_mild,
+                        "unets_onnx": str(args.unets_onnx) if args.unets_onnx else None}  # fmt: skip
     # Each network starts from its own seed, so one stage can be re-run alone identically.
-    for stage, view in enumerate(("ap", "lateral")):
+    for stage, view in enumerate(() if args.unets_onnx else ("ap", "lateral")):
         gen = _stage_seed(args.seed, stage)
         nets[view], report[f"unet_{view}"] = train_unet(cfg, view, train, val, r, gen)
         torch.save(nets[view].state_dict(), args.out / f"unet_{view}.pt")
@@ -290,10 +339,10 @@ def main(argv: list[str] | None = None) -> int:
     report["train_minutes"] = (time.perf_counter() - t_run) / 60
     (args.out / "config.json").write_text(json.dumps(cfg.to_json(), indent=2))
     (args.out / "metrics.json").write_text(json.dumps(report, indent=2))
-    from models.spine_xray.export import export_all
+    from models.spine_xray.export import export_all, training_command
 
-    command = f"python -m models.spine_xray.train --data {args.data} --out DIR --seed {args.seed}"
-    export_all(nets, cfg, args.export or args.out / "export", report, val, command)
+    export_all(nets, cfg, args.export or args.out / "export", report, val,
+               training_command(report), unets_from=args.unets_onnx)  # fmt: skip
     report["run_minutes"] = (time.perf_counter() - t_run) / 60
     (args.out / "metrics.json").write_text(json.dumps(report, indent=2))
     print(f"run took {report['run_minutes']:.1f} min", flush=True)

@@ -9,5 +9,6 @@ commit it with the weights.
 WEIGHTS_SHA256 = {
     "spine_unet_ap.onnx": "7b1c0a14999c14e2d7a685ae2a14261d498c4826966d41e5da3a4e72487b52ac",
     "spine_unet_lateral.onnx": "2ec6bc25a15ea59e206af84ca85c0e04567a865341356242bc3279151b5c2f12",
-    "spine_classifier.onnx": "f59adca99e5250fad64a5f067a515880060533184f042a5cd17fc37c739dba65",
+    "spine_classifier.onnx": "4c0cfaea7e759119f68ad4da26e3f1bac8ad7c169bc798abf3bbab69d5d8b018",
+    "spine_classifier_gradcam_head.onnx": "8b7533744cee2ba026e884d098affbbe4f0e601fa9daf65b9f442c8c8f7b1ae4",
 }

@@ -18,8 +18,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))  # the repository root, when run as a script
 
-from app.commands.demo import write_demos  # noqa: E402
 from app.analysis.tasks import task_specs  # noqa: E402
+from app.commands.demo import write_demos  # noqa: E402
 
 PHANTOMS = [s.id for s in task_specs() if s.phantom]
 

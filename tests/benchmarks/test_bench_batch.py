@@ -24,7 +24,8 @@ import shutil
 import time
 from pathlib import Path
 
-from app.analysis.batch import AnalyzeOptions, load_study, request_for, run_batch
+from app.analysis.batch import run_batch
+from app.analysis.one_study import AnalyzeOptions, load_study, request_for
 from app.analysis.runner import run_analysis
 from app.analysis.tasks import get_adapter
 from app.engine.adapter import InputRejected

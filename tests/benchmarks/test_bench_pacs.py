@@ -107,8 +107,9 @@ def _cpu_s() -> float:
 @pytest.mark.timeout(3600)  # 40 studies twice: past the suite's 600 s on a busy 2-core machine
 def test_bench_cluster_local2_vs_serial(tmp_path) -> None:
     distributed = pytest.importorskip("distributed")
-    from app.analysis.batch import AnalyzeOptions, run_batch
+    from app.analysis.batch import run_batch
     from app.analysis.cluster import run_batch_on_cluster
+    from app.analysis.one_study import AnalyzeOptions
     from app.analysis.tasks import get_adapter
     from models.cervical_fracture.phantom import generate, write_study
 

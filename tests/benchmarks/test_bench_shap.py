@@ -10,19 +10,26 @@ in the same run, on the same network input.
   every graph output computed), so shap explains every output; its map for P(fracture) is
   compared with ours.
 
-Two comparisons:
+Three comparisons:
 
 - first click: the default call as the first explanation of a fresh process (it imports shap
-  and compiles numba, ~30 s here) against ours after ``warm_up()``, which the viewer runs in the
-  background at start-up;
+  and compiles numba, ~15-30 s here) against ours as the viewer runs it: in the explanation
+  child started at viewer start-up (``app.analysis.explain_child``), once it is warm; and, for
+  reference, in this process after ``warm_up()``;
 - steady state: both warm, alternating (default, ours, default, ours, ...), best of each, so a
-  burst of load from the other processes on the shared 2-core CPU hits both alike.
+  burst of load from the other processes on the shared 2-core CPU hits both alike; with the
+  seconds spent inside the model (ONNX Runtime) for each, which bound what any change to shap's
+  side can gain;
+- fewer evaluations (printed, not a lever we use): ours at 250 and 300 evaluations against the
+  default's 500, to show what the correlation target costs.
 
 Targets (issue 12): ours <= 5 s, >= 2x faster than the default call, maps correlating >= 0.9.
-The speed-up is asserted on the first click, the user's wait. In steady state it is about 1x for
-this network (measured 0.99-1.00x): ONNX Runtime costs the same per image at batch 10 and 100
-here and the other heads are cheap, so batching and one output save nothing measurable; that
-ratio is printed and only checked not to be worse.
+The speed-up is asserted on the first click, the user's wait. In steady state the model is
+85-90% of both calls (500 masked images each; ONNX Runtime costs the same per image at batch
+10 and 100 here, and the other heads are cheap), so batching and one output save only shap's
+own share, and 2x is out of reach at equal evaluations; halving the evaluations loses the map
+on some phantoms (correlation 0.80-0.85 at 250). That ratio is printed and only checked not to
+be worse.
 """
 
 from __future__ import annotations
@@ -114,6 +121,24 @@ def default_map(sess, pixels: np.ndarray, mirrored: bool) -> np.ndarray:
     return values[:, ::-1] if mirrored else values
 
 
+class TimedSession:
+    """An ONNX Runtime session that adds up the seconds spent in ``run``."""
+
+    def __init__(self, sess) -> None:
+        self.sess, self.seconds, self.calls = sess, 0.0, 0
+
+    def run(self, *args, **kwargs):
+        t = time.perf_counter()
+        try:
+            return self.sess.run(*args, **kwargs)
+        finally:
+            self.seconds += time.perf_counter() - t
+            self.calls += 1
+
+    def __getattr__(self, name):
+        return getattr(self.sess, name)
+
+
 def _crop_and_session(adapter, request, finding):
     from app.engine.runtime import session_for
     from models.femur_ao.adapter import MODEL_FILE
@@ -129,6 +154,7 @@ def test_first_click_against_a_cold_default_call(cases, tmp_path):
     import sys
     from pathlib import Path
 
+    from app.analysis.explain_child import ExplainChild
     from app.engine.shap_maps import warm_up
 
     adapter, request, result, finding = cases[0]
@@ -143,49 +169,85 @@ def test_first_click_against_a_cold_default_call(cases, tmp_path):
     )  # fmt: skip
     wall = time.perf_counter() - t
     cold_s, import_s = (float(v) for v in done.stdout.split())
+    default = np.load(tmp_path / "d.npy")
+
+    # the viewer: the child started at start-up has warmed up; the first click is sent there
+    child = ExplainChild()
     t = time.perf_counter()
-    warm_up()  # what the viewer does in a background thread at start-up
+    child.start()
+    assert child.wait_ready(600), "the explanation child did not warm up"
+    ready_s = time.perf_counter() - t
+    try:
+        t = time.perf_counter()
+        [ov] = child.explain(adapter.task_id, request, result, finding, "shap")
+        child_s = time.perf_counter() - t
+    finally:
+        child.stop()
+    child_corr = float(np.corrcoef(ov.image.array[0].ravel(), default.ravel())[0, 1])
+
+    t = time.perf_counter()
+    warm_up()  # the same warm-up in this process, for reference
     warm_s = time.perf_counter() - t
     t = time.perf_counter()
     [ov] = explain(adapter, request, result, finding, "shap", cache=None)
     ours_s = time.perf_counter() - t
-    corr = float(np.corrcoef(ov.image.array[0].ravel(), np.load(tmp_path / "d.npy").ravel())[0, 1])
+    corr = float(np.corrcoef(ov.image.array[0].ravel(), default.ravel())[0, 1])
     print(
         f"\nfirst click, {finding.side} fracture: shap's default call in a fresh process "
         f"{cold_s:.2f} s (of which import shap {import_s:.2f} s; process wall {wall:.1f} s); "
-        f"ours after warm_up ({warm_s:.1f} s, in the background) {ours_s:.2f} s: "
-        f"{cold_s / ours_s:.1f}x faster; map correlation {corr:.3f}"
+        f"ours in the viewer's warm child (warm-up {child.warm:.1f} s there, {ready_s:.1f} s "
+        f"wall, in the background) {child_s:.2f} s: {cold_s / child_s:.1f}x faster, map "
+        f"correlation {child_corr:.3f}; ours in this process after warm_up ({warm_s:.1f} s) "
+        f"{ours_s:.2f} s: {cold_s / ours_s:.1f}x faster, correlation {corr:.3f}"
     )
-    assert ours_s <= TARGET_S
-    assert cold_s / ours_s >= TARGET_SPEEDUP
-    assert corr >= TARGET_CORRELATION
+    assert child_s <= TARGET_S
+    assert cold_s / child_s >= TARGET_SPEEDUP
+    assert min(corr, child_corr) >= TARGET_CORRELATION
 
 
-def test_steady_state_against_a_warm_default_call(cases):
-    from app.engine.shap_maps import DEFAULT_BATCH, warm_up
+def test_steady_state_against_a_warm_default_call(cases, monkeypatch):
+    import models.femur_ao.adapter as femur
+    from app.engine.shap_maps import DEFAULT_BATCH, shap_map, warm_up
+    from models.femur_ao.explain import session_predict
 
     warm_up()
     worst_corr, best_ours, best_default = 1.0, [], []
     for adapter, request, result, finding in cases:
         crop, sess = _crop_and_session(adapter, request, finding)
-        ours_t, default_t = [], []
+        timed = TimedSession(sess)  # the same session, timed, for both
+        monkeypatch.setattr(femur, "session_for", lambda *a, timed=timed: timed)
+        ours_t, default_t, ours_model, default_model = [], [], [], []
         for _ in range(N_RUNS):
-            t = time.perf_counter()
-            base = default_map(sess, crop.pixels, crop.mirrored)
+            timed.seconds, t = 0.0, time.perf_counter()
+            base = default_map(timed, crop.pixels, crop.mirrored)
             default_t.append(time.perf_counter() - t)
-            t = time.perf_counter()
+            default_model.append(timed.seconds)
+            timed.seconds, t = 0.0, time.perf_counter()
             [ov] = explain(adapter, request, result, finding, "shap", cache=None)
             ours_t.append(time.perf_counter() - t)
+            ours_model.append(timed.seconds)
         corr = float(np.corrcoef(ov.image.array[0].ravel(), base.ravel())[0, 1])
         worst_corr = min(worst_corr, corr)
         best_ours.append(min(ours_t))
         best_default.append(min(default_t))
+        d, o = int(np.argmin(default_t)), int(np.argmin(ours_t))
         print(
             f"\nsteady state, {finding.side} fracture: ours best {min(ours_t):.2f} s (median "
-            f"{statistics.median(ours_t):.2f}, batch {DEFAULT_BATCH}, 1 output), default call "
-            f"best {min(default_t):.2f} s (median {statistics.median(default_t):.2f}, batch 10, "
-            f"11 outputs): {min(default_t) / min(ours_t):.2f}x faster; correlation {corr:.3f}"
+            f"{statistics.median(ours_t):.2f}, batch {DEFAULT_BATCH}, 1 output; model "
+            f"{ours_model[o]:.2f} s of it), default call best {min(default_t):.2f} s (median "
+            f"{statistics.median(default_t):.2f}, batch 10, 11 outputs; model "
+            f"{default_model[d]:.2f} s of it): {min(default_t) / min(ours_t):.2f}x faster; "
+            f"at most {min(default_t) / ours_model[o]:.2f}x with shap's own cost at zero; "
+            f"correlation {corr:.3f}"
         )
+        fewer = []
+        for evals in (250, 300):  # what halving the evaluations would cost the map
+            values, _ = shap_map(session_predict(sess, finding), crop.pixels, max_evals=evals,
+                                 batch_size=50)  # fmt: skip
+            values = values[:, ::-1] if crop.mirrored else values
+            fewer.append(f"{evals}: {np.corrcoef(values.ravel(), base.ravel())[0, 1]:.3f}")
+        print(f"  fewer evaluations (not used), correlation with the default's 500: "
+              f"{', '.join(fewer)}")  # fmt: skip
     speedup = min(d / o for d, o in zip(best_default, best_ours, strict=True))
     print(
         f"steady state, worst of {len(cases)} phantoms: ours {max(best_ours):.2f} s (target "

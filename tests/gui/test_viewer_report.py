@@ -146,7 +146,8 @@ def test_export_report_preview_save_text_and_overlay_colours(qtbot, window, ct_d
     text = _pdftotext(out)
     assert "Probable fracture of V3; CT follow-up." in text
     assert "Signed off by Dr Ada Reader at" in text
-    assert re.search(r"^\s*fracture\s.*0\.800\s+0\.500\s+POSITIVE", text, re.M), text
+    assert re.search(r"^\s*fracture\s.*0\.800\s+0\.500\s+fracture: present", text, re.M), text
+    assert "POSITIVE" not in text
     assert re.search(r"V3\s.*0\.800", text)
     assert text.count("Task: fake-volume") == 2
     assert "viewer test phantom" in text  # identifiers: not anonymised by default
@@ -188,13 +189,13 @@ def test_export_report_preview_save_text_and_overlay_colours(qtbot, window, ct_d
 
 
 def test_export_without_analysis_and_without_pdftoppm(qtbot, window, ct_dir, tmp_path, monkeypatch):
-    import app.ui.report_dialog as report_dialog
+    import app.ui.report_job as report_job
     from app.ui.report_dialog import ReportDialog
 
     open_and_wait(qtbot, window, ct_dir)
     real_which = shutil.which
     monkeypatch.setattr(
-        report_dialog.shutil, "which", lambda n: None if n == "pdftoppm" else real_which(n)
+        report_job.shutil, "which", lambda n: None if n == "pdftoppm" else real_which(n)
     )
     # File -> Export report... (Ctrl+E) opens the dialog and starts its preview
     action = next(a for a in window.menuBar().actions()[0].menu().actions() if "report" in a.text())

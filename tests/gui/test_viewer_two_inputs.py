@@ -51,8 +51,14 @@ def _red_mask(rgb: np.ndarray) -> np.ndarray:
 
 
 def _heat_mask(rgb: np.ndarray) -> np.ndarray:
-    """The AP heatmap's cold end (jet 0 = dark blue) over the grey radiograph."""
-    return rgb[..., 2].astype(int) - rgb[..., 0] > 40
+    """The AP heatmap's hot end (jet's dark red, half opaque) over the radiograph's bright
+    square: pink, less red than the lateral mask's full red over the same square. The map's
+    cold end, below the layer's threshold, is not drawn at all."""
+    from scipy import ndimage
+
+    r, g, b = (rgb[..., c].astype(int) for c in range(3))
+    pink = (r - g > 40) & (r - b > 40) & (g >= 90) & (r < 235)
+    return ndimage.binary_opening(pink, iterations=2)  # areas, not the edges of red strokes
 
 
 def _shot(window, name: str) -> Path:
@@ -79,7 +85,7 @@ def test_each_input_in_its_own_view_with_only_its_overlays(qtbot, window, pair_d
     _shot(window, "two_inputs.png")
     ap, lat = ap_area.views["native"].capture(), lat_area.views["native"].capture()
     ap = ap[:, : int(ap.shape[1] * 0.88)]  # left of the heatmap's colour bar (jet ends in red)
-    assert _heat_mask(ap).sum() > 5000, "the AP heatmap is not on the AP view"
+    assert _heat_mask(ap).sum() > 2000, "the AP heatmap is not on the AP view"
     assert _red_mask(ap).sum() == 0, "the lateral mask is drawn on the AP view"
     assert _red_mask(lat).sum() > 200, "the lateral mask is not on the lateral view"
     assert _heat_mask(lat).sum() == 0, "the AP heatmap is drawn on the lateral view"

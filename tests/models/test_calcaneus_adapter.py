@@ -25,7 +25,8 @@ from app.study import load
 from app.study.geometry import ImageVolume
 from app.study.model import Series
 from models.calcaneus_msrt import phantom
-from models.calcaneus_msrt.adapter import LABELS, WEIGHTS_DIR, CalcaneusAdapter
+from models.calcaneus_msrt.adapter import WEIGHTS_DIR, CalcaneusAdapter
+from models.calcaneus_msrt.labels import LABELS
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "resources" / "demo" / "calcaneus-fracture" / "02_joint_depression"
@@ -55,8 +56,9 @@ def _mask_png(tmp_path: Path, shape=(512, 512), seed=2) -> Path:
     return path
 
 
-def test_labels_match_the_phantom():
-    assert LABELS == phantom.LABELS
+def test_labels_match_the_shipped_manifest(adapter):
+    # one label table (models/calcaneus_msrt/labels.py); the weights must have been exported with it
+    assert tuple(adapter.manifest.data["labels"]) == LABELS
 
 
 def test_demo_study_gives_six_findings_maps_and_the_predicted_mask(adapter, loaded):
@@ -102,6 +104,26 @@ def test_given_and_edited_masks_are_used_and_named(adapter, loaded, tmp_path):
         abs(a.probability - b.probability) for a, b in zip(r.findings, r0.findings, strict=True)
     )
     assert diff > 1e-3
+
+
+def test_calls_use_the_manifests_per_label_thresholds(loaded, tmp_path):
+    shutil.copytree(WEIGHTS_DIR, tmp_path / "w")
+    manifest = tmp_path / "w" / "manifest.json"
+    doc = json.loads(manifest.read_text())
+    doc["thresholds"] = {lab: 0.05 + 0.15 * k for k, lab in enumerate(LABELS)}
+    manifest.write_text(json.dumps(doc))
+    custom = CalcaneusAdapter(tmp_path / "w")
+    r = run_analysis(custom, _request(custom, loaded))
+    for k, f in enumerate(r.findings):
+        assert f.threshold == pytest.approx(0.05 + 0.15 * k)
+    assert r.extra["thresholds"] == pytest.approx(doc["thresholds"])
+    called = [lab for lab in LABELS if f"{lab} p=" in r.summary]
+    assert called == [f.label for f in r.findings if f.probability >= f.threshold]
+    # Without "thresholds" every label is called at 0.5.
+    del doc["thresholds"]
+    manifest.write_text(json.dumps(doc))
+    plain = CalcaneusAdapter(tmp_path / "w")
+    assert set(plain.thresholds().values()) == {0.5}
 
 
 def _blank(tmp_path: Path, shape) -> Path:
@@ -177,8 +199,9 @@ def test_explain_returns_the_findings_attention_map(adapter, loaded):
     f = r.findings[3]
     (ov,) = explain(adapter, req, r, f, "cam", cache=None)
     assert isinstance(ov, HeatmapOverlay) and ov.label == f.label and ov.slot == "radiograph"
-    with pytest.raises(ExplainUnavailable):
-        explain(adapter, req, r, f, "shap", cache=None)
+    assert ov.name == f"Attention {f.label}"
+    with pytest.raises(ExplainUnavailable):  # SHAP is there (tests/test_explain_calcaneus.py)
+        explain(adapter, req, r, f, "lime", cache=None)
 
 
 def test_modified_weights_are_refused(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.calcaneus_msrt.metrics import average_precision, multilabel_report
+from models.calcaneus_msrt.metrics import average_precision, choose_thresholds, multilabel_report
 
 # Four images, three labels.
 Y = np.array([[1, 0, 1], [0, 1, 1], [1, 1, 0], [0, 0, 0]])
@@ -55,3 +55,24 @@ def test_macro_and_micro_differ_when_labels_are_unbalanced():
     # Micro: TP 3, FP 1, FN 1 -> P 3/4, R 3/4.
     assert r["f1_micro"] == pytest.approx(0.75)
     assert r["exact_match"] == pytest.approx(2 / 4)  # images 1 and 2
+
+
+def test_per_label_thresholds_change_each_labels_calls():
+    # Thresholds (0.5, 0.65, 0.5): label 1 drops its false alarm on image 3 (0.6) and keeps
+    # image 1 (0.7): TP 1, FP 0, FN 1 -> P 1, R 1/2, F1 2/3. Labels 0 and 2 as at 0.5.
+    r = multilabel_report(Y, S, np.array([0.5, 0.65, 0.5]), labels=("a", "b", "c"))
+    assert r["per_label"]["b"]["precision"] == 1.0
+    assert r["per_label"]["b"]["f1"] == pytest.approx(2 / 3)
+    assert r["f1_macro"] == pytest.approx((1 + 2 / 3 + 0.5) / 3)
+    assert r["exact_match"] == pytest.approx(2 / 4)  # images 0 and 3 now match
+
+
+def test_thresholds_are_chosen_per_label_for_f1_and_ties_keep_half():
+    y = np.array([[1, 1], [1, 0], [0, 0], [0, 1]])
+    # Label 0: positives 0.9, 0.7; negatives 0.6, 0.3 -> any threshold in (0.6, 0.7] is
+    # perfect: 0.65 and 0.7 tie at F1 1, 0.65 is nearer 0.5.
+    # Label 1: positives 0.35, 0.3; negatives 0.25, 0.2 -> perfect only in (0.25, 0.3]: 0.3.
+    s = np.array([[0.9, 0.35], [0.7, 0.25], [0.6, 0.2], [0.3, 0.3]])
+    assert choose_thresholds(y, s) == [0.65, 0.3]
+    # A label the scores cannot separate at all keeps 0.5 (every threshold ties).
+    assert choose_thresholds(np.array([[0], [0]]), np.array([[0.1], [0.9]])) == [0.5]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.analysis.batch import load_study, request_for
+from app.analysis.one_study import load_study, request_for
 from app.analysis.runner import run_on_series
 from app.engine.runtime import Manifest, run_session, session_for
 from models.cervical_fracture import pipeline as P

@@ -7,9 +7,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from models.femur_ao.labels import N_LOGITS  # noqa: E402
 from models.femur_ao.networks import (  # noqa: E402
     DEMO,
-    N_LOGITS,
     PAPER,
     ExportWrapper,
     GlobalPool,

@@ -20,8 +20,8 @@ from app.study import load
 from app.study.geometry import ImageVolume
 from app.study.model import Series
 from models.lumbar_ccfnet.adapter import LumbarCCFAdapter
+from models.lumbar_ccfnet.anatomy import DISCS, OBJECTS
 from models.lumbar_ccfnet.evaluate import load_complete
-from models.lumbar_ccfnet.phantom import DISCS, OBJECTS
 from tests.conftest import REAL_DATA
 
 REPO = Path(__file__).resolve().parents[2]

@@ -12,6 +12,7 @@ import pytest
 
 from app.study.dicom_writer import write_series
 from app.study.geometry import ImageVolume
+from models.lumbar_ccfnet.anatomy import DISCS, OBJECTS
 from models.lumbar_ccfnet.data import (
     from_volume,
     load_samples,
@@ -20,7 +21,7 @@ from models.lumbar_ccfnet.data import (
     tianchi_samples,
     to_arrays,
 )
-from models.lumbar_ccfnet.phantom import DISCS, OBJECTS, generate, write_study
+from models.lumbar_ccfnet.phantom import generate, write_study
 
 SEEDS = (21, 22)
 

@@ -152,6 +152,8 @@ def test_shap_maps_for_both_views(adapter, run, monkeypatch):
     assert [m.slot for m in maps] == ["ap", "lateral"]
     for m, slot in zip(maps, ("ap", "lateral"), strict=True):
         assert isinstance(m, HeatmapOverlay) and m.colormap == "coolwarm"
+        # named as every SHAP layer is (shap_maps.signed_overlay): masker, evaluations, view
+        assert m.name.startswith("SHAP damaged (blur(") and "120 evals" in m.name, m.name
         lo, hi = m.value_range
         assert lo == -hi and hi > 0
         assert np.isfinite(m.image.array).all() and np.abs(m.image.array).max() > 0
@@ -161,8 +163,8 @@ def test_shap_maps_for_both_views(adapter, run, monkeypatch):
         ref_far = ref.index_to_world(np.array([ref.shape[2] - 0.5, ref.shape[1] - 0.5, 0]))
         assert np.allclose(far, ref_far, atol=4 * ref.spacing[1])
     assert steps and steps[-1] == 1.0
-    with pytest.raises(Exception, match="SHAP only"):
-        adapter.explain(request, r, r.finding("damaged"), "cam", None)
+    with pytest.raises(Exception, match="SHAP or CAM"):  # CAM: tests/test_explain_gradcam_spine.py
+        adapter.explain(request, r, r.finding("damaged"), "lime", None)
 
 
 def test_cli_analyze_writes_both_label_maps(tmp_path):

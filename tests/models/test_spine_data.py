@@ -81,7 +81,9 @@ def test_training_command_runs_on_the_folder_layout(tmp_path):
     import json
 
     manifest = json.loads((out / "export" / "manifest.json").read_text())
-    assert len(manifest["files"]) == 3
+    from models.spine_xray.export import FILES, GRADCAM_HEAD
+
+    assert set(manifest["files"]) == {*FILES.values(), GRADCAM_HEAD}  # the Grad-CAM head too
     assert manifest["training_command"].startswith("python -m models.spine_xray.train --data")
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["unet_lateral"]["val_dice"]) == set(LAT_MASKS)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from app.analysis.batch import AnalyzeOptions, run_batch
+from app.analysis.batch import run_batch
+from app.analysis.one_study import AnalyzeOptions
 from app.analysis.tasks import get_adapter
 from app.findings.io import is_complete
 from app.study.dicom_writer import PatientTags, write_series
