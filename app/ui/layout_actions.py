@@ -49,8 +49,10 @@ class LayoutActions(QtCore.QObject):
         self.window = window
         settings = window.settings
         self.chosen = layout_named(settings.value("view/layout", DEFAULT_LAYOUT)).name
-        # the study (uid) in which the user chose a layout himself: it wins there over protocols
+        # the study (uid) in which a layout was chosen (by the user or a restored reading) and
+        # that layout: it wins there over protocols; ``chosen`` is the default elsewhere
         self._override_study: object = _NO_OVERRIDE
+        self._study_layout = self.chosen
         view = menu_named(window, "View")
         view.addSeparator()
         self.menu = view.addMenu("&Layout")
@@ -120,7 +122,7 @@ class LayoutActions(QtCore.QObject):
         order = list(study.series) if study is not None else [series]
         if self._override_study is not _NO_OVERRIDE:
             if self._override_study == self._study_key(series):
-                return self.chosen, order
+                return self._study_layout, order
             self._override_study = _NO_OVERRIDE
         task = self.window.findings.current_task() if self.hanging_action.isChecked() else ""
         if task:
@@ -145,7 +147,9 @@ class LayoutActions(QtCore.QObject):
 
     def layout_for_result(self, task_id: str) -> str:
         """The layout a result's inputs are shown in side by side."""
-        if self._override_study is not _NO_OVERRIDE or not self.hanging_action.isChecked():
+        if self._override_study is not _NO_OVERRIDE:
+            return self._study_layout
+        if not self.hanging_action.isChecked():
             return self.chosen
         try:
             from app.analysis.tasks import get_spec
@@ -155,11 +159,15 @@ class LayoutActions(QtCore.QObject):
             return self.chosen
 
     # ---- the user's choices ----------------------------------------------------------------
-    def choose(self, name: str) -> None:
-        """The user's layout: kept for this study (protocols give way) and remembered."""
+    def choose(self, name: str, remember: bool = True) -> None:
+        """The user's layout: kept for this study (protocols give way) and, when picked from
+        the menu, remembered as the default. A saved reading's layout is not remembered: it
+        belongs to that reading, not to the reader's next study."""
         name = layout_named(name).name
-        self.chosen = name
-        self.window.settings.setValue("view/layout", name)
+        self._study_layout = name
+        if remember:
+            self.chosen = name
+            self.window.settings.setValue("view/layout", name)
         win = self.window
         if win.series is not None:
             self._override_study = self._study_key(win.series)

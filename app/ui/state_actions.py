@@ -50,7 +50,7 @@ class StateActions:
         # a layout other than the one the study hung in is chosen (as the reader would, so it
         # holds for this study); a state without one (an older file) keeps the hanging.
         if state.layout and state.layout != self.layout_actions.current():
-            self.layout_actions.choose(state.layout)
+            self.layout_actions.choose(state.layout, remember=False)
         va = self.view_area
         if state.window is not None and va.window is not None:
             va.window.center, va.window.width = state.window.center, state.window.width

@@ -174,6 +174,20 @@ def test_linked_scroll_and_window_follow_and_unlink(qtbot, window, two_ct_dir):
     assert guest.window.width == 321.0
 
 
+def test_a_restored_reading_keeps_its_layout_without_changing_the_default(qtbot, window, ct_dir):
+    open_and_wait(qtbot, window, ct_dir)
+    _choose(qtbot, window, "1x2")
+    state = window.viewer_state()
+    assert state.layout == "1x2"
+    _choose(qtbot, window, "1x1")  # the reader's default is now 1x1
+    window.apply_state(state)
+    settle(qtbot, window)
+    assert window.layout_actions.current() == "1x2"
+    assert len(window.view_area.views) == 2  # two cells on screen (one series: two planes)
+    assert window.settings.value("view/layout") == "1x1", "the reading's layout became the default"
+    assert window.layout_actions.chosen == "1x1"
+
+
 def test_cine_advances_slices_and_loops(qtbot, window, ct_dir):
     open_and_wait(qtbot, window, ct_dir)
     area = window.view_area
