@@ -285,6 +285,29 @@ def test_a_request_result_and_finding_make_the_trip_intact():
         assert getattr(theirs, "labels", None) == getattr(ours, "labels", None)
 
 
+def test_a_results_extra_keeps_its_arrays_on_the_trip():
+    from app.analysis.explain_child import explain_from_record, explain_record
+    from app.analysis.request import single_input
+    from app.analysis.runner import run_analysis
+    from app.analysis.tasks import get_adapter
+    from app.study import load
+
+    adapter = get_adapter("femur-ao")
+    loaded = load(FEMUR)
+    request = single_input(adapter, loaded.all_series()[0], loaded.studies[0])
+    result = run_analysis(adapter, request)
+    boxes = np.arange(12, dtype=np.float32).reshape(3, 4)
+    result.extra["test"] = {"boxes": boxes, "per_slice": [np.int16([1, 2]), 3], "n": np.int64(7)}
+    finding = result.finding("fracture", "left")
+    body, arrays = explain_record("femur-ao", request, result, finding, "shap")
+    _, body, arrays = _through("explain", body, arrays)
+    extra = explain_from_record(body, arrays)[2].extra["test"]
+    assert isinstance(extra["boxes"], np.ndarray) and extra["boxes"].dtype == np.float32
+    np.testing.assert_array_equal(extra["boxes"], boxes)
+    assert extra["per_slice"][0].dtype == np.int16 and extra["per_slice"][1] == 3
+    assert extra["n"] == 7
+
+
 def test_the_explanation_child_reports_a_pickle_as_a_bad_message(tmp_path, monkeypatch):
     from app.analysis import explain_child as ec
 

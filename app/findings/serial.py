@@ -244,6 +244,31 @@ def finding_record(f: Finding) -> dict:
     return {**f.to_json(), "probability": float(f.probability)}
 
 
+# A task's ``extra`` may hold numpy arrays (boxes, per-slice maps): they travel as array payloads,
+# each replaced by {ARRAY_KEY: index}, so a child reads back the array it was given, not a list.
+ARRAY_KEY = "$array"
+
+
+def extra_record(value, table: ipc.ArrayTable):
+    if isinstance(value, np.ndarray) and value.dtype.str in ipc.DTYPES:
+        return {ARRAY_KEY: table.add(value)}
+    if isinstance(value, dict):
+        return {str(k): extra_record(v, table) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [extra_record(v, table) for v in value]
+    return value  # JSON values, and numpy scalars (ipc writes them as numbers)
+
+
+def extra_from_record(value, arrays: list[np.ndarray]):
+    if isinstance(value, dict):
+        if set(value) == {ARRAY_KEY}:
+            return ipc.array(arrays, value, ARRAY_KEY)
+        return {k: extra_from_record(v, arrays) for k, v in value.items()}
+    if isinstance(value, list):
+        return [extra_from_record(v, arrays) for v in value]
+    return value
+
+
 def result_record(result: AnalysisResult, table: ipc.ArrayTable) -> dict:
     prov = result.provenance.to_json()
     prov["timings_s"] = dict(result.provenance.timings_s)  # unrounded
@@ -253,7 +278,7 @@ def result_record(result: AnalysisResult, table: ipc.ArrayTable) -> dict:
         "overlays": overlays_record(result.overlays, table),
         "provenance": prov,
         "summary": result.summary,
-        "extra": result.extra,
+        "extra": extra_record(result.extra, table),
         "no_call": result.no_call,
     }
 
@@ -265,6 +290,6 @@ def result_from_record(d: dict, arrays: list[np.ndarray]) -> AnalysisResult:
         overlays=overlays_from_record(ipc.items(d, "overlays"), arrays),
         provenance=provenance_from_json(ipc.mapping(d, "provenance")),
         summary=ipc.text(d, "summary", ""),
-        extra=ipc.mapping(d, "extra", {}),
+        extra=extra_from_record(ipc.mapping(d, "extra", {}), arrays),
         no_call=ipc.text(d, "no_call", ""),
     )
