@@ -185,8 +185,9 @@ class AnalysisActions(SlotActions, ExplainActions):
         inputs = self.request_of_result[id(result)].inputs if side_by_side else {}
         overlays = list(result.overlays) if side_by_side else self.overlays_for_shown(result)
         heatmaps = [ov for ov in overlays if isinstance(ov, HeatmapOverlay)]
-        # one class map at a time (the panel chooses which): the adapter's pick, else the first
-        shown_map = next((ov for ov in heatmaps if ov.visible), heatmaps[0] if heatmaps else None)
+        # one class map at a time: the adapter's pick, or none (a click on a finding shows its
+        # own); an adapter marks none when its maps should not be drawn unasked (calcaneus)
+        shown_map = next((ov for ov in heatmaps if ov.visible), None)
         for ov in overlays:
             series = inputs.get(ov.slot, self.series)
             layer = self.layers.add_overlay(ov, source, series.image, series.series_uid)

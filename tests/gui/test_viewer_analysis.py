@@ -197,7 +197,11 @@ def test_real_adapters_if_present(qtbot, window, real_data):
         if beat.longest < 0.100:
             break
     assert min(runs) < 0.100, f"stalls {[round(r * 1000) for r in runs]} ms"
-    assert any(la.kind == "heatmap" and la.visible for la in window.layers)
+    heatmaps = [la for la in window.layers if la.kind == "heatmap"]
+    assert heatmaps, "the CAMs are listed as layers"
+    # a real film is outside the phantoms' domain: no call, and no map drawn in colour over it
+    assert window.findings.result.no_call
+    assert not any(la.visible for la in heatmaps)
     if "cervical-fracture" in tasks:
         _run(qtbot, window, None, "cervical-fracture")
         assert window.findings.message.isVisible()

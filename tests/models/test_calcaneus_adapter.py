@@ -69,8 +69,8 @@ def test_demo_study_gives_six_findings_maps_and_the_predicted_mask(adapter, load
     assert all(f.group == "subtype" and 0 <= f.probability <= 1 for f in r.findings)
     heat = [o for o in r.overlays if isinstance(o, HeatmapOverlay)]
     assert [h.label for h in heat] == list(LABELS)
-    top = max(r.findings, key=lambda f: f.probability).label
-    assert [h.label for h in heat if h.visible] == [top]
+    # listed as layers, none drawn unasked: they do not localise (models/calcaneus_msrt/adapter.py)
+    assert not any(h.visible for h in heat)
     series = req["radiograph"]
     for h in heat:
         assert h.slot == "radiograph" and 0 <= h.image.array.min() <= h.image.array.max() <= 1
