@@ -9,11 +9,16 @@ attention map ("cam"), with the sanity checks that fail on a broken explainer.
 - Model randomisation (Adebayo et al.): the classifier's weights shuffled, the maps must change.
 - The CLI writes both maps (NPY + PNG with geometry).
 
-Measured with the retrained weights of commit 538eb7a (`pytest -s` on this file), seeds 11, 12,
-14: SHAP 17.92x, 14.63x, 26.12x chance (mean 19.56x), turned over 0.75x, 0.66x, 0.18x; the
-attention maps 0.54x, 0.39x, 0.97x (mean 0.64x; turned over 1.28x), below chance: the demo network's attention maps
-do not mark the fracture (also with the U-Net's mask, and not when turned or transposed either),
-which ``test_attention_map_lies_on_the_truth_region`` records as an expected failure.
+Measured with the shipped weights (retrained with the attention maps' own pooled loss,
+``train.msrt_loss``; `pytest -s` on this file): SHAP on seeds 11, 12, 14 30.35x, 16.48x, 21.17x
+chance (mean 22.67x; turned over 0.08x). The attention maps over four phantoms per label (seeds
+100-123): mean 1.51x chance, per label Tuberosity 1.95x, Primary Line 1.14x, Collapse 2.15x,
+Body 0.62x, Posterior Articular Surface 1.46x, Tongue 1.75x; turned over 1.30x (Primary Line's
+turned map lands on its line, 4.57x). The weights before that loss: mean 0.69x, one label in
+27 cases above chance. So the maps now lean towards their regions on five labels of six, weakly;
+``test_attention_maps_lean_towards_their_regions`` keeps that, and
+``test_attention_map_lies_on_the_truth_region`` records as an expected failure that they do not
+yet localise every label or beat the turned-over control.
 """
 
 from __future__ import annotations
@@ -40,7 +45,9 @@ REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "resources/demo/calcaneus-fracture/01_normal"
 CASES = {11: "Primary Line", 12: "Collapse Fracture Block", 14: "Calcaneal Tuberosity"}
 MIN_SHAP_OVER_CHANCE = 5.0  # measured mean 19.56x; an even map 1.0x, turned over 0.53x
-MIN_ATTENTION_OVER_CHANCE = 1.0  # measured mean 0.64x: not met (expected failure below)
+MIN_ATTENTION_OVER_CHANCE = 1.2  # measured mean 1.51x over 24 phantoms (before the map loss 0.69x)
+MIN_LABELS_ABOVE_CHANCE = 4  # of six; measured 5 (Calcaneal Body 0.62x is not)
+ATTENTION_SEEDS = {100 + n: LABELS[n % 6] for n in range(24)}  # four single-label phantoms each
 MAX_RANDOMISED_CORRELATION = 0.5
 
 
@@ -116,15 +123,44 @@ def test_shap_lies_on_the_truth_region(trained):
     assert np.mean(shares) > np.mean(turned)
 
 
+@pytest.fixture(scope="module")
+def attention_cases():
+    """Per case (label, over chance, turned over) for the attention map alone (no SHAP)."""
+    adapter, out = CalcaneusAdapter(), []
+    for seed, label in ATTENTION_SEEDS.items():
+        sample = phantom.generate(seed, labels={label: True})
+        request = _request(sample)
+        result = run_analysis(adapter, request)
+        [cam] = explain(adapter, request, result, result.finding(label), "cam", cache=None)
+        truth = sample.fracture_regions == LABELS.index(label) + 1
+        region = _on_grid(truth, cam, sample.volume())
+        values = cam.image.array[0]
+        share, chance = mass_share(values, region)
+        turned, _ = mass_share(values[::-1, ::-1], region)
+        out.append((label, share / chance, turned / chance))
+    per_label = {lab: float(np.mean([r for la, r, _ in out if la == lab])) for lab in LABELS}
+    print(
+        f"\nattention over chance per label: { {k: round(v, 2) for k, v in per_label.items()} }; "
+        f"mean {np.mean([r for _, r, _ in out]):.2f}x, turned {np.mean([t for *_, t in out]):.2f}x"
+    )
+    return out, per_label
+
+
+def test_attention_maps_lean_towards_their_regions(attention_cases):
+    cases, per_label = attention_cases
+    assert np.mean([r for _, r, _ in cases]) > MIN_ATTENTION_OVER_CHANCE
+    assert sum(v > 1.0 for v in per_label.values()) >= MIN_LABELS_ABOVE_CHANCE, per_label
+
+
 @pytest.mark.xfail(
     strict=True,
-    reason="measured: the demo network's attention maps put 0.64x chance of their mass on the "
-    "label's truth region (SHAP 19.56x); a retrained model whose maps localise passes this",
+    reason="measured: every label's attention map above chance and above its turned-over "
+    "control is not met (Calcaneal Body 0.62x), nor twice the turned-over map (1.51x against 1.30x); SHAP 22.67x",
 )
-def test_attention_map_lies_on_the_truth_region(trained):
-    shares, turned = _over_chance(trained, 1)
-    assert np.mean(shares) > MIN_ATTENTION_OVER_CHANCE
-    assert np.mean(shares) > np.mean(turned)
+def test_attention_map_lies_on_the_truth_region(attention_cases):
+    cases, per_label = attention_cases
+    assert all(v > 1.0 for v in per_label.values()), per_label
+    assert np.mean([r for _, r, _ in cases]) > 2 * np.mean([t for *_, t in cases])
 
 
 def test_shuffled_weights_change_both_maps(trained, tmp_path):

@@ -7,6 +7,6 @@ same commit as the weights.
 """
 
 WEIGHTS_SHA256 = {
-    "calcaneus_msrt.onnx": "a23d096aa0317f401023cba3c92e98b0a810de8b05b226614058aab0be9c1400",
+    "calcaneus_msrt.onnx": "16b2a4015dcc1f4035d15a9ba636339dabfaa864c37b7083cc7d2b84cdca6489",
     "calcaneus_unet.onnx": "72e4da7d44ed50925db495cba6a3db2e10475dcc9534be50d066888bf791d36f",
 }
