@@ -11,7 +11,9 @@ TASK = TaskSpec(
             "an axial CT series covering the cervical spine (C1 to C7)",
             modalities=("CT",),
             kinds=("volume",),
-            body_parts=("CSPINE", "NECK", "HEADNECK", "SPINE", "WHOLEBODY", "PARTIALBODY", "HEAD"),
+            # not HEAD: a head CT stops at the skull base and cannot hold C1-C7 (a head and
+            # neck study says HEADNECK); a series with no BodyPartExamined is not turned away
+            body_parts=("CSPINE", "NECK", "HEADNECK", "SPINE", "WHOLEBODY", "PARTIALBODY"),
             short="a neck CT",
         ),
         InputSlot(

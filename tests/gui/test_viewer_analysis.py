@@ -11,7 +11,7 @@ import pytest
 from PySide6 import QtCore
 
 from app.findings.types import DEMO_DISCLAIMER
-from app.ui.findings_panel import FINDING_ROLE
+from app.ui.findings_panel import FINDING_ROLE, NO_TASK
 from tests.gui.conftest import WAIT_MS, colour_mask, open_and_wait, settle
 from tests.gui.viewer_fakes import (
     FakeImageAdapter,
@@ -206,6 +206,15 @@ def test_real_adapters_if_present(qtbot, window, real_data):
         _run(qtbot, window, None, "cervical-fracture")
         assert window.findings.message.isVisible()
         assert window.findings.message.text().startswith("Not analysed")
+
+
+def test_a_real_head_ct_is_offered_no_task(qtbot, window, real_data):
+    """The real head CT (BodyPartExamined HEAD) cannot feed the cervical task: the task box
+    says so, with the reason on hover, and Analyse stays off."""
+    open_and_wait(qtbot, window, real_data / "ct_head_gantry_tilt")
+    panel = window.findings
+    assert panel.task_combo.currentText() == NO_TASK and not panel.run_button.isEnabled()
+    assert "BodyPartExamined=HEAD" in panel.task_combo.toolTip()
 
 
 def test_cervical_adapter_click_a_vertebra_centres_the_views(qtbot, window):
