@@ -247,8 +247,8 @@ def test_the_decode_child_refuses_a_pickled_request(tmp_path):
     assert not marker.exists()
 
 
-def test_a_request_result_and_finding_make_the_trip_intact():
-    from app.analysis.explain_child import explain_from_record, explain_record
+def _femur_run(focus_lps=None):
+    """(request, result) of the femur task on its demo study, as the viewer makes them."""
     from app.analysis.request import single_input
     from app.analysis.runner import run_analysis
     from app.analysis.tasks import get_adapter
@@ -257,8 +257,14 @@ def test_a_request_result_and_finding_make_the_trip_intact():
     adapter = get_adapter("femur-ao")
     loaded = load(FEMUR)
     request = single_input(adapter, loaded.all_series()[0], loaded.studies[0])
-    request.focus_lps = (1.0, 2.0, 3.0)
-    result = run_analysis(adapter, request)
+    request.focus_lps = focus_lps
+    return request, run_analysis(adapter, request)
+
+
+def test_a_request_result_and_finding_make_the_trip_intact():
+    from app.analysis.explain_child import explain_from_record, explain_record
+
+    request, result = _femur_run(focus_lps=(1.0, 2.0, 3.0))
     finding = result.finding("fracture", "left")
     body, arrays = explain_record("femur-ao", request, result, finding, "shap")
     kind, body, arrays = _through("explain", body, arrays)
@@ -287,15 +293,8 @@ def test_a_request_result_and_finding_make_the_trip_intact():
 
 def test_a_results_extra_keeps_its_arrays_on_the_trip():
     from app.analysis.explain_child import explain_from_record, explain_record
-    from app.analysis.request import single_input
-    from app.analysis.runner import run_analysis
-    from app.analysis.tasks import get_adapter
-    from app.study import load
 
-    adapter = get_adapter("femur-ao")
-    loaded = load(FEMUR)
-    request = single_input(adapter, loaded.all_series()[0], loaded.studies[0])
-    result = run_analysis(adapter, request)
+    request, result = _femur_run()
     boxes = np.arange(12, dtype=np.float32).reshape(3, 4)
     result.extra["test"] = {"boxes": boxes, "per_slice": [np.int16([1, 2]), 3], "n": np.int64(7)}
     finding = result.finding("fracture", "left")
